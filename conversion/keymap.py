@@ -1,0 +1,233 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Declarative key maps: original checkpoint names -> our parameter names.
+
+A layout is a `KeyMap`: an ordered tuple of `Rule`s (regex over the source key -> one or more target templates plus a
+named tensor transform) and an explicit tuple of `Drop`s (keys that are intentionally not converted, each with the
+reason). `plan()` turns a list of source keys into `Operation`s without touching any tensor, so the same map serves
+a full-size manifest on the meta device, a lazy streaming conversion and the fixture checker. A source key that is
+neither mapped nor dropped stops the plan with the list of unknown keys. PEFT LoRA adapters (`lora_A/lora_B`) next to
+a mapped weight are folded into it: `W + scaling * B @ A`, computed in float32 and cast back.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import torch
+
+
+LORA_PATTERN = re.compile(r"^(?P<base>.+)\.lora_(?P<which>[AB])(?:\.default)?\.weight$")
+
+
+class UnknownKeysError(ValueError):
+    """Raised when a source checkpoint holds keys that the layout neither maps nor drops."""
+
+    def __init__(self, layout: str, keys: list[str]):
+        self.keys = keys
+        shown = "\n  ".join(keys[:50]) + ("\n  ..." if len(keys) > 50 else "")
+        super().__init__(f"{len(keys)} unknown key(s) for layout {layout!r} (neither mapped nor dropped):\n  {shown}")
+
+
+def _copy(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    return [tensors[0]]
+
+
+def _split_dim0(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    tensor = tensors[0]
+    if tensor.shape[0] % num_targets:
+        raise ValueError(f"cannot split a tensor of shape {tuple(tensor.shape)} into {num_targets} equal parts")
+    return [part.contiguous() for part in tensor.chunk(num_targets, dim=0)]
+
+
+def _inflate_patch_2d_to_3d(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    tensor = tensors[0]
+    return [tensor.unsqueeze(2) if tensor.ndim == 4 else tensor]
+
+
+def _squeeze_leading(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    return [tensors[0].reshape(tensors[0].shape[-1])]
+
+
+TRANSFORMS: dict[str, Callable[[list[torch.Tensor], int], list[torch.Tensor]]] = {
+    "copy": _copy,
+    "split_dim0": _split_dim0,
+    "inflate_patch_2d_to_3d": _inflate_patch_2d_to_3d,
+    "squeeze_leading": _squeeze_leading,
+}
+
+
+def transform_shapes(transform: str, shape: tuple[int, ...], num_targets: int) -> list[tuple[int, ...]]:
+    """Target shapes of a transform, computed without tensors (for meta-device manifest checks)."""
+    if transform == "copy":
+        return [tuple(shape)]
+    if transform == "split_dim0":
+        return [(shape[0] // num_targets, *shape[1:])] * num_targets
+    if transform == "inflate_patch_2d_to_3d":
+        return [(shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)]
+    if transform == "squeeze_leading":
+        return [(shape[-1],)]
+    raise KeyError(f"unknown transform {transform!r}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style)."""
+
+    pattern: str
+    targets: tuple[str, ...]
+    transform: str = "copy"
+
+    def match(self, key: str) -> re.Match | None:
+        return re.fullmatch(self.pattern, key)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Source keys (full-match regex) that are deliberately not converted, with the reason."""
+
+    pattern: str
+    reason: str
+
+
+@dataclass
+class Operation:
+    """One conversion step: read `sources`, fold the optional LoRA pair, apply `transform`, write `targets`."""
+
+    targets: tuple[str, ...]
+    source: str
+    transform: str = "copy"
+    lora_a: str | None = None
+    lora_b: str | None = None
+
+    @property
+    def source_keys(self) -> tuple[str, ...]:
+        return tuple(key for key in (self.source, self.lora_a, self.lora_b) if key is not None)
+
+
+@dataclass
+class ConversionPlan:
+    operations: list[Operation]
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_keys(self) -> list[str]:
+        return [target for op in self.operations for target in op.targets]
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """A declarative map for one original checkpoint layout."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    drops: tuple[Drop, ...] = ()
+
+    def drop_reason(self, key: str) -> str | None:
+        for drop in self.drops:
+            if re.fullmatch(drop.pattern, key):
+                return drop.reason
+        return None
+
+    def map_key(self, key: str) -> tuple[tuple[str, ...], str] | None:
+        for rule in self.rules:
+            found = rule.match(key)
+            if found:
+                return tuple(found.expand(target) for target in rule.targets), rule.transform
+        return None
+
+    def plan(self, source_keys: Iterable[str]) -> ConversionPlan:
+        """Map every source key; raise `UnknownKeysError` listing the keys that are neither mapped nor dropped."""
+        keys = list(source_keys)
+        lora_pairs: dict[str, dict[str, str]] = {}
+        for key in keys:
+            found = LORA_PATTERN.match(key)
+            if found:
+                lora_pairs.setdefault(found["base"], {})[found["which"]] = key
+        operations, dropped, unknown, claimed_lora = [], {}, [], set()
+        for key in keys:
+            if LORA_PATTERN.match(key):
+                continue
+            reason = self.drop_reason(key)
+            if reason is not None:
+                dropped[key] = reason
+                continue
+            mapped = self.map_key(key)
+            if mapped is None:
+                unknown.append(key)
+                continue
+            targets, transform = mapped
+            lora = lora_pairs.get(key.removesuffix(".weight"), {}) if key.endswith(".weight") else {}
+            if lora and set(lora) != {"A", "B"}:
+                raise ValueError(f"incomplete LoRA pair for {key}: found only lora_{''.join(lora)}")
+            if lora:
+                claimed_lora.update(lora.values())
+            operations.append(Operation(targets, key, transform, lora.get("A"), lora.get("B")))
+        orphan_lora = [key for pair in lora_pairs.values() for key in pair.values() if key not in claimed_lora]
+        unknown.extend(key for key in orphan_lora if self.drop_reason(key) is None)
+        dropped.update({key: self.drop_reason(key) for key in orphan_lora if self.drop_reason(key) is not None})
+        if unknown:
+            raise UnknownKeysError(self.name, sorted(unknown))
+        _check_unique_targets(operations)
+        return ConversionPlan(operations, dropped)
+
+
+def _check_unique_targets(operations: list[Operation]) -> None:
+    seen: dict[str, str] = {}
+    for op in operations:
+        for target in op.targets:
+            if target in seen:
+                raise ValueError(f"two source keys map to {target!r}: {seen[target]!r} and {op.source!r}")
+            seen[target] = op.source
+
+
+def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+    """`W + scaling * B @ A` computed in float32 (float64 for float64 weights), returned in the weight's dtype."""
+    compute_dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
+    merged = weight.to(compute_dtype) + scaling * (lora_b.to(compute_dtype) @ lora_a.to(compute_dtype))
+    return merged.to(weight.dtype)
+
+
+def run_operation(op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None) -> dict[str, torch.Tensor]:
+    """Materialise one operation; `read(key)` returns a source tensor (lazily loaded by the caller)."""
+    tensor = read(op.source)
+    if op.lora_a is not None:
+        if lora_scaling is None:
+            raise ValueError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / r) was given")
+        tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling)
+    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets))
+    return dict(zip(op.targets, outputs))
+
+
+def convert_state_dict(
+    key_map: KeyMap, state_dict: Mapping[str, torch.Tensor], lora_scaling: float | None = None
+) -> tuple[dict[str, torch.Tensor], ConversionPlan]:
+    """Convert an in-memory state dict; returns our state dict and the plan (with the dropped keys and reasons)."""
+    plan = key_map.plan(state_dict.keys())
+    converted: dict[str, torch.Tensor] = {}
+    for op in plan.operations:
+        converted.update(run_operation(op, state_dict.__getitem__, lora_scaling))
+    return converted, plan
+
+
+def convert_shapes(key_map: KeyMap, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """Map a `{source key: shape}` manifest to `{our key: shape}` without tensors (LoRA folds keep the base shape)."""
+    plan = key_map.plan(shapes.keys())
+    result: dict[str, tuple[int, ...]] = {}
+    for op in plan.operations:
+        for target, shape in zip(op.targets, transform_shapes(op.transform, tuple(shapes[op.source]), len(op.targets))):
+            result[target] = shape
+    return result
+
+
+__all__ = [
+    "ConversionPlan",
+    "Drop",
+    "KeyMap",
+    "Operation",
+    "Rule",
+    "UnknownKeysError",
+    "convert_shapes",
+    "convert_state_dict",
+    "merge_lora",
+    "run_operation",
+]

@@ -1,0 +1,47 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""OpenGVLab's video chat models (InternVideo2-Chat, VideoChat2, VideoChat) as native transformers models.
+
+Importing this package registers every class with the transformers Auto classes, so converted checkpoints load
+with `AutoConfig` / `AutoModel` / `AutoModelForImageTextToText` / `AutoProcessor` without `trust_remote_code`.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
+
+from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
+from .presets import PRESETS, get_preset_config, preset_names
+
+
+__version__ = "0.1.0"
+
+
+def _register_auto_classes() -> None:
+    for model_type, config_class in (
+        ("videochat", VideoChatConfig),
+        ("videochat_vision", VideoChatVisionConfig),
+        ("videochat_qformer", VideoChatQFormerConfig),
+    ):
+        AutoConfig.register(model_type, config_class, exist_ok=True)
+    AutoModel.register(VideoChatConfig, VideoChatModel, exist_ok=True)
+    AutoModelForImageTextToText.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
+    try:
+        from transformers import AutoModelForMultimodalLM
+
+        AutoModelForMultimodalLM.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
+    except ImportError:
+        pass
+
+
+_register_auto_classes()
+
+__all__ = [
+    "PRESETS",
+    "VideoChatConfig",
+    "VideoChatForConditionalGeneration",
+    "VideoChatModel",
+    "VideoChatPreTrainedModel",
+    "VideoChatQFormerConfig",
+    "VideoChatVisionConfig",
+    "get_preset_config",
+    "preset_names",
+]

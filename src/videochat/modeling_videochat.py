@@ -1,0 +1,472 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""VideoChat family modeling: video encoder -> Q-Former (96 queries) -> projection -> stock causal LM."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ModelOutput
+from transformers.models.instructblip.modeling_instructblip import (
+    InstructBlipQFormerEmbeddings,
+    InstructBlipQFormerLayer,
+    InstructBlipQFormerModel,
+)
+
+from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from .modeling_internvideo2 import InternVideo2VisionModel
+
+
+def _vision_model_classes() -> dict:
+    """`encoder_type` -> encoder class. Imported lazily so a missing optional encoder cannot break the others."""
+    classes = {"internvideo2": InternVideo2VisionModel}
+    try:
+        from .modeling_umt import UMTVisionModel
+
+        classes["umt"] = UMTVisionModel
+    except ImportError:
+        pass
+    try:
+        from .modeling_eva_gmhra import EvaGmhraVisionModel
+
+        classes["eva_gmhra"] = EvaGmhraVisionModel
+    except ImportError:
+        pass
+    return classes
+
+
+def build_vision_model(config: VideoChatVisionConfig) -> PreTrainedModel:
+    """Instantiate the video encoder selected by `config.encoder_type`."""
+    classes = _vision_model_classes()
+    if config.encoder_type not in classes:
+        raise ValueError(f"vision encoder {config.encoder_type!r} is not available (known: {sorted(classes)})")
+    return classes[config.encoder_type](config)
+
+
+@dataclass
+class VideoChatVisualFeaturesOutput(BaseModelOutputWithPooling):
+    r"""
+    Output of [`VideoChatModel.get_video_features`] / [`VideoChatModel.get_image_features`], one row per clip.
+
+    last_hidden_state (`torch.FloatTensor` of shape `(num_clips, num_tokens, vision_hidden_size)`):
+        Output of the video encoder (before `vision_layernorm`).
+    pooler_output (`torch.FloatTensor` of shape `(num_clips, num_queries, text_hidden_size)`):
+        The LLM-ready features: projected Q-Former query outputs, in clip order.
+    vision_layernorm_output (`torch.FloatTensor`): encoder output after `vision_layernorm`.
+    qformer_query_embeds (`torch.FloatTensor` of shape `(num_clips, num_queries, qformer_hidden_size)`):
+        The learned queries fed to the Q-Former.
+    qformer_last_hidden_state (`torch.FloatTensor` of shape `(num_clips, num_queries + text_length, qformer_hidden_size)`):
+        Q-Former output, instruction rows included.
+    """
+
+    vision_layernorm_output: torch.FloatTensor | None = None
+    qformer_query_embeds: torch.FloatTensor | None = None
+    qformer_last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class VideoChatModelOutputWithPast(ModelOutput):
+    r"""
+    Output of [`VideoChatModel`].
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`): LLM output.
+    past_key_values (`Cache`, *optional*): the LLM key/value cache.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*): LLM hidden states.
+    attentions (`tuple(torch.FloatTensor)`, *optional*): LLM attentions.
+    image_hidden_states (`torch.FloatTensor`, *optional*): projected image features that filled the placeholders.
+    video_hidden_states (`torch.FloatTensor`, *optional*): projected video features that filled the placeholders.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.FloatTensor] | None = None
+    attentions: tuple[torch.FloatTensor] | None = None
+    image_hidden_states: torch.FloatTensor | None = None
+    video_hidden_states: torch.FloatTensor | None = None
+
+
+@dataclass
+class VideoChatCausalLMOutputWithPast(ModelOutput):
+    r"""
+    Output of [`VideoChatForConditionalGeneration`].
+
+    loss (`torch.FloatTensor`, *optional*): shifted causal LM loss, returned when `labels` are given.
+    logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`): LM head scores.
+    past_key_values (`Cache`, *optional*): the LLM key/value cache.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*): LLM hidden states.
+    attentions (`tuple(torch.FloatTensor)`, *optional*): LLM attentions.
+    image_hidden_states (`torch.FloatTensor`, *optional*): projected image features.
+    video_hidden_states (`torch.FloatTensor`, *optional*): projected video features.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.FloatTensor] | None = None
+    attentions: tuple[torch.FloatTensor] | None = None
+    image_hidden_states: torch.FloatTensor | None = None
+    video_hidden_states: torch.FloatTensor | None = None
+
+
+class VideoChatQFormerModel(InstructBlipQFormerModel):
+    """InstructBLIP's Q-Former (queries as `query_embeds`, optional instruction text, cross-attention every
+    `cross_attention_frequency` layers, separate FFN for query rows). Subclassed only to bind
+    [`VideoChatQFormerConfig`] and to drop the text modules when `use_text_input=False` (VideoChat v1 deletes them)."""
+
+    config: VideoChatQFormerConfig
+
+    def __init__(self, config: VideoChatQFormerConfig):
+        super().__init__(config)
+        if not config.use_text_input:
+            self.embeddings.word_embeddings = None
+            self.embeddings.position_embeddings = None
+            for layer in self.encoder.layer:
+                layer.intermediate = None
+                layer.output = None
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, InstructBlipQFormerEmbeddings):
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+
+
+class VideoChatPreTrainedModel(PreTrainedModel):
+    """Base class of the composite VideoChat models."""
+
+    config: VideoChatConfig
+    base_model_prefix = "model"
+    input_modalities = ("image", "video", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["InternVLVisionLayer", "InstructBlipQFormerLayer", "UMTVisionLayer", "EvaVisionLayer", "GmhraBlock"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, VideoChatModel):
+            init.normal_(module.query_tokens, std=self.config.initializer_range)
+            init.normal_(module.extra_query_tokens, std=self.config.initializer_range)
+
+
+class VideoChatModel(VideoChatPreTrainedModel):
+    """Video encoder, `vision_layernorm`, Q-Former with `query_tokens` + `extra_query_tokens`, projection and the
+    headless LLM. The visual features replace the placeholder embeddings (`config.video_token_id` /
+    `config.image_token_id`) in clip order."""
+
+    def __init__(self, config: VideoChatConfig):
+        super().__init__(config)
+        vision_config, qformer_config = config.vision_config, config.qformer_config
+        self.vision_model = build_vision_model(vision_config)
+        self.vision_layernorm = nn.LayerNorm(vision_config.hidden_size, eps=vision_config.vision_layernorm_eps)
+        self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, qformer_config.hidden_size))
+        self.extra_query_tokens = nn.Parameter(torch.zeros(1, config.num_extra_query_tokens, qformer_config.hidden_size))
+        self.qformer = VideoChatQFormerModel(qformer_config)
+        self.multi_modal_projector = nn.Linear(
+            qformer_config.hidden_size, config.text_config.hidden_size, bias=config.projector_bias
+        )
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def _normalize_vision_output(self, vision_output: torch.Tensor) -> torch.Tensor:
+        if self.config.vision_config.vision_layernorm_fp32:
+            normalized = nn.functional.layer_norm(
+                vision_output.float(),
+                self.vision_layernorm.normalized_shape,
+                self.vision_layernorm.weight.float(),
+                self.vision_layernorm.bias.float(),
+                self.vision_layernorm.eps,
+            )
+            return normalized.to(vision_output.dtype)
+        return self.vision_layernorm(vision_output)
+
+    def _encode_clips(
+        self,
+        clips: torch.Tensor,
+        qformer_input_ids: torch.LongTensor | None,
+        qformer_attention_mask: torch.LongTensor | None,
+    ) -> VideoChatVisualFeaturesOutput:
+        """Run encoder -> layernorm -> Q-Former -> projection on `(num_clips, channels, frames, H, W)` clips."""
+        vision_output = self.vision_model(clips).last_hidden_state
+        vision_embeds = self._normalize_vision_output(vision_output)
+        num_clips = clips.shape[0]
+        query_embeds = torch.cat([self.query_tokens, self.extra_query_tokens], dim=1).expand(num_clips, -1, -1)
+        num_queries = query_embeds.shape[1]
+
+        qformer_mask = None
+        if qformer_input_ids is not None:
+            if not self.config.qformer_config.use_text_input:
+                raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
+            if qformer_input_ids.shape[0] != num_clips:
+                raise ValueError(
+                    f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} clips"
+                )
+            if qformer_attention_mask is None:
+                qformer_attention_mask = torch.ones_like(qformer_input_ids)
+            query_mask = torch.ones(num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device)
+            qformer_mask = torch.cat([query_mask, qformer_attention_mask], dim=1)
+
+        qformer_output = self.qformer(
+            input_ids=qformer_input_ids,
+            attention_mask=qformer_mask,
+            query_embeds=query_embeds,
+            encoder_hidden_states=vision_embeds,
+        ).last_hidden_state
+        projected = self.multi_modal_projector(qformer_output[:, :num_queries, :])
+        return VideoChatVisualFeaturesOutput(
+            last_hidden_state=vision_output,
+            pooler_output=projected,
+            vision_layernorm_output=vision_embeds,
+            qformer_query_embeds=query_embeds,
+            qformer_last_hidden_state=qformer_output,
+        )
+
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.FloatTensor,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> VideoChatVisualFeaturesOutput:
+        r"""
+        Encode video clips into LLM-ready features.
+
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(num_clips, num_frames, channels, height, width)`):
+                All clips of the batch in prompt order (HD videos: tiles row-major, then the global view).
+            qformer_input_ids (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
+                Q-Former instruction ids, one row per clip.
+            qformer_attention_mask (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
+                Mask of `qformer_input_ids`.
+
+        Returns:
+            [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
+        """
+        if not isinstance(pixel_values_videos, torch.Tensor) or pixel_values_videos.ndim != 5:
+            shape = tuple(pixel_values_videos.shape) if isinstance(pixel_values_videos, torch.Tensor) else type(pixel_values_videos)
+            raise ValueError(
+                f"`pixel_values_videos` must have shape (num_clips, num_frames, channels, height, width), got {shape}"
+            )
+        clips = pixel_values_videos.permute(0, 2, 1, 3, 4)
+        return self._encode_clips(clips, qformer_input_ids, qformer_attention_mask)
+
+    def get_image_features(
+        self,
+        pixel_values: torch.FloatTensor,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> VideoChatVisualFeaturesOutput:
+        r"""
+        Encode images (one-frame clips, which use the separate image position table) into LLM-ready features.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(num_images, channels, height, width)`): normalised images.
+            qformer_input_ids (`torch.LongTensor` of shape `(num_images, text_length)`, *optional*): instruction ids.
+            qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `qformer_input_ids`.
+        """
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
+            shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
+            raise ValueError(f"`pixel_values` must have shape (num_images, channels, height, width), got {shape}")
+        return self._encode_clips(pixel_values.unsqueeze(2), qformer_input_ids, qformer_attention_mask)
+
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.FloatTensor, token_id: int, features: torch.Tensor, name: str
+    ) -> torch.BoolTensor:
+        """Boolean mask `(batch, length, hidden)` of the positions `features` fill; raises when the counts differ."""
+        if input_ids is None:
+            placeholder = self.get_input_embeddings()(torch.tensor(token_id, dtype=torch.long, device=inputs_embeds.device))
+            mask = (inputs_embeds == placeholder).all(-1)
+        else:
+            mask = input_ids == token_id
+        num_tokens = int(mask.sum())
+        num_feature_rows = features.shape[0] * features.shape[1] if features.ndim == 3 else features.shape[0]
+        if num_tokens != num_feature_rows:
+            raise ValueError(
+                f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "
+                f"{num_feature_rows} (each clip fills {self.config.num_visual_queries} placeholder positions; check the "
+                f"number of <{name}> placeholders against the {name}s passed)"
+            )
+        return mask.unsqueeze(-1).expand_as(inputs_embeds).to(inputs_embeds.device)
+
+    def _merge_features(self, input_ids, inputs_embeds, features_output, token_id: int, name: str):
+        features = features_output.pooler_output
+        if isinstance(features, (list, tuple)):
+            features = torch.cat(list(features), dim=0)
+        features = features.to(inputs_embeds.device, inputs_embeds.dtype)
+        mask = self.get_placeholder_mask(input_ids, inputs_embeds, token_id, features, name)
+        return inputs_embeds.masked_scatter(mask, features), features
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        mm_encoder_outputs: dict | None = None,
+        **kwargs,
+    ) -> VideoChatModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        mm_encoder_outputs = dict(mm_encoder_outputs or {})
+        if "video" in mm_encoder_outputs and pixel_values_videos is not None:
+            raise ValueError("You cannot specify both `pixel_values_videos` and `mm_encoder_outputs` at the same time")
+        if "image" in mm_encoder_outputs and pixel_values is not None:
+            raise ValueError("You cannot specify both `pixel_values` and `mm_encoder_outputs` at the same time")
+        has_video = pixel_values_videos is not None or "video" in mm_encoder_outputs
+        has_image = pixel_values is not None or "image" in mm_encoder_outputs
+        if has_video and has_image and self.config.video_token_id == self.config.image_token_id:
+            raise ValueError(
+                "images and videos in one call need distinct `image_token_id` and `video_token_id` (both are "
+                f"{self.config.video_token_id} in this config)"
+            )
+
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        video_features = image_features = None
+        if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
+            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, qformer_input_ids, qformer_attention_mask)
+        if pixel_values is not None and "image" not in mm_encoder_outputs:
+            image_qformer = (qformer_input_ids, qformer_attention_mask) if not has_video else (None, None)
+            mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer)
+        if "video" in mm_encoder_outputs:
+            inputs_embeds, video_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
+            )
+        if "image" in mm_encoder_outputs:
+            inputs_embeds, image_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["image"], self.config.image_token_id, "image"
+            )
+
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return VideoChatModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=image_features,
+            video_hidden_states=video_features,
+        )
+
+
+class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixin):
+    """[`VideoChatModel`] with the LLM's untied `lm_head`. Use the standard `generate()`: the video is encoded once
+    before prefill (through `get_video_features`) and reused for the whole generation."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    def __init__(self, config: VideoChatConfig):
+        super().__init__(config)
+        self.model = VideoChatModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def get_video_features(self, pixel_values_videos, qformer_input_ids=None, qformer_attention_mask=None, **kwargs):
+        """See [`VideoChatModel.get_video_features`]."""
+        return self.model.get_video_features(pixel_values_videos, qformer_input_ids, qformer_attention_mask, **kwargs)
+
+    def get_image_features(self, pixel_values, qformer_input_ids=None, qformer_attention_mask=None, **kwargs):
+        """See [`VideoChatModel.get_image_features`]."""
+        return self.model.get_image_features(pixel_values, qformer_input_ids, qformer_attention_mask, **kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        mm_encoder_outputs: dict | None = None,
+        **kwargs,
+    ) -> VideoChatCausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Token ids for the causal LM loss; positions set to `-100` (visual placeholders, prompt) are ignored.
+        mm_encoder_outputs (`dict`, *optional*):
+            Pre-computed `{"video": ..., "image": ...}` outputs of `get_video_features` / `get_image_features`.
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            pixel_values_videos=pixel_values_videos,
+            qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            mm_encoder_outputs=mm_encoder_outputs,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+        return VideoChatCausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=outputs.image_hidden_states,
+            video_hidden_states=outputs.video_hidden_states,
+        )
+
+
+__all__ = [
+    "VideoChatForConditionalGeneration",
+    "VideoChatModel",
+    "VideoChatPreTrainedModel",
+    "VideoChatQFormerModel",
+    "build_vision_model",
+]

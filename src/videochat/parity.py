@@ -1,0 +1,227 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Fixture checker: `python -m videochat.parity FIXTURE_DIR [--json]`.
+
+Reads a folder in the format of `shared/fixtures` (original checkpoint + original config + tokenizers +
+`inputs.safetensors` + `expected.safetensors` recorded by running the ORIGINAL code), converts the original
+checkpoint with our conversion code, runs our model on the recorded inputs and prints, for every recorded tensor, the
+max abs difference, plus whether the greedy tokens are identical. Exit code 1 when anything is off tolerance.
+
+Tolerance: 1e-5 max abs diff in float32 for every intermediate. Logits are compared with `1e-5 * max(1, max|ref|)`:
+folding LoRA into the weights (which removes peft at run time) changes the float32 summation order, and the
+fixtures' own float32 logits are ~4e-5 away from a float64 evaluation of the same model, so a purely absolute 1e-5
+on values of magnitude ~17 would demand more precision than the reference itself has.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+ABS_TOLERANCE = 1e-5
+
+# family name -> module providing `load_fixture(path) -> FixtureBundle`
+FIXTURE_ADAPTERS = {
+    "internvideo2_chat": "conversion.fixture_internvideo2_chat",
+    "videochat2": "conversion.fixture_videochat2",
+    "videochat_v1": "conversion.fixture_videochat2",
+}
+
+
+@dataclass
+class FixtureCase:
+    """One recorded prompt case. `forward_inputs` go to `VideoChatForConditionalGeneration.forward`;
+    `expected` maps our output names (see `compute_outputs`) to `(fixture tensor name, reference tensor)`."""
+
+    name: str
+    forward_inputs: dict
+    expected: dict[str, tuple[str, torch.Tensor]]
+    generated_ids: torch.Tensor | None = None
+    extra_checks: dict[str, Callable[[], float | bool]] = field(default_factory=dict)
+
+
+@dataclass
+class FixtureBundle:
+    family: str
+    model: torch.nn.Module
+    cases: list[FixtureCase]
+    notes: list[str] = field(default_factory=list)
+
+
+def detect_family(fixture_dir: Path) -> str:
+    """Family of a fixture folder, from its original config."""
+    config_path = fixture_dir / "original_config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{fixture_dir} is not a fixture folder: original_config.json is missing")
+    text = config_path.read_text()
+    config = json.loads(text)
+    if "model_config" in config and "internvideo2" in json.dumps(config.get("model_config", {})).lower():
+        return "internvideo2_chat"
+    if (fixture_dir / "eva_vit_g.pth").exists() or "eva" in text.lower() and "gmhra" in text.lower():
+        return "videochat_v1"
+    return "videochat2"
+
+
+def load_fixture(fixture_dir: str | Path) -> FixtureBundle:
+    fixture_dir = Path(fixture_dir)
+    family = detect_family(fixture_dir)
+    adapter = importlib.import_module(FIXTURE_ADAPTERS[family])
+    return adapter.load_fixture(fixture_dir)
+
+
+def _capture_llm_inputs(model) -> tuple[dict, Callable[[], None]]:
+    captured = {}
+
+    def hook(module, args, kwargs):
+        captured.setdefault("inputs_embeds", kwargs.get("inputs_embeds"))
+
+    handle = model.model.language_model.register_forward_pre_hook(hook, with_kwargs=True)
+    return captured, handle.remove
+
+
+@torch.no_grad()
+def compute_outputs(model, case: FixtureCase, num_new_tokens: int) -> dict[str, torch.Tensor]:
+    """Our intermediates for one case: vision encoder output, vision layernorm, Q-Former queries and output,
+    projection, LLM inputs_embeds, logits and greedy ids."""
+    inputs = case.forward_inputs
+    outputs: dict[str, torch.Tensor] = {}
+    if inputs.get("pixel_values_videos") is not None:
+        features = model.model.get_video_features(
+            inputs["pixel_values_videos"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
+        )
+    elif inputs.get("pixel_values") is not None:
+        features = model.model.get_image_features(
+            inputs["pixel_values"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
+        )
+    else:
+        features = None
+    if features is not None:
+        outputs.update(
+            vision_encoder_out=features.last_hidden_state,
+            vision_layernorm_out=features.vision_layernorm_output,
+            qformer_query_embeds=features.qformer_query_embeds,
+            qformer_last_hidden_state=features.qformer_last_hidden_state,
+            projection_out=features.pooler_output,
+        )
+    captured, remove = _capture_llm_inputs(model)
+    try:
+        forward = model(**inputs)
+    finally:
+        remove()
+    outputs["inputs_embeds"] = captured["inputs_embeds"]
+    outputs["logits"] = forward.logits
+    if num_new_tokens:
+        outputs["generated_ids"] = greedy_tokens(model, inputs, num_new_tokens)
+    return outputs
+
+
+@torch.no_grad()
+def greedy_tokens(model, inputs: dict, num_new_tokens: int) -> torch.Tensor:
+    """`num_new_tokens` greedy steps through `generate()`, not stopping at EOS (the fixtures record plain argmax
+    steps, some past an EOS)."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        do_sample=False, num_beams=1, max_new_tokens=num_new_tokens, min_new_tokens=0, eos_token_id=None,
+        pad_token_id=model.config.text_config.pad_token_id if getattr(model.config.text_config, "pad_token_id", None) is not None else 0,
+    )
+    generated = model.generate(**inputs, generation_config=config)
+    return generated[:, inputs["input_ids"].shape[1]:]
+
+
+def tolerance_for(name: str, reference: torch.Tensor) -> float:
+    if name == "logits":
+        return ABS_TOLERANCE * max(1.0, reference.abs().max().item())
+    return ABS_TOLERANCE
+
+
+def compare(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """Max abs diff; shapes may differ only by singleton/grouping dims (same number of elements)."""
+    if ours.numel() != reference.numel():
+        raise ValueError(f"shape mismatch: ours {tuple(ours.shape)} vs reference {tuple(reference.shape)}")
+    return (ours.detach().float().reshape(-1) - reference.float().reshape(-1)).abs().max().item() if ours.numel() else 0.0
+
+
+def run_fixture(fixture_dir: str | Path) -> dict:
+    """Check one fixture folder; returns the JSON-able report."""
+    bundle = load_fixture(fixture_dir)
+    model = bundle.model.eval()
+    tensors: dict[str, float] = {}
+    failures: list[str] = []
+    greedy_equal = True
+    for case in bundle.cases:
+        num_new = int(case.generated_ids.numel()) if case.generated_ids is not None else 0
+        ours = compute_outputs(model, case, num_new)
+        for our_name, (fixture_name, reference) in case.expected.items():
+            diff = compare(ours[our_name], reference)
+            tensors[fixture_name] = diff
+            if not diff <= tolerance_for(our_name, reference):
+                failures.append(f"{fixture_name}: max abs diff {diff:.3g}")
+        if case.generated_ids is not None:
+            same = torch.equal(ours["generated_ids"].reshape(-1).cpu(), case.generated_ids.reshape(-1).cpu())
+            tensors[f"{case.name}.generated_ids"] = 0.0 if same else 1.0
+            if not same:
+                greedy_equal = False
+                failures.append(
+                    f"{case.name}.generated_ids: ours {ours['generated_ids'].reshape(-1).tolist()} vs "
+                    f"{case.generated_ids.reshape(-1).tolist()}"
+                )
+        for check_name, check in case.extra_checks.items():
+            value = check()
+            if isinstance(value, bool):
+                tensors[check_name] = 0.0 if value else 1.0
+                if not value:
+                    failures.append(f"{check_name}: mismatch")
+            else:
+                tensors[check_name] = float(value)
+                if not value <= ABS_TOLERANCE:
+                    failures.append(f"{check_name}: max abs diff {value:.3g}")
+    return {
+        "fixture": str(fixture_dir),
+        "family": bundle.family,
+        "tensors": tensors,
+        "greedy_equal": greedy_equal,
+        "ok": not failures,
+        "failures": failures,
+        "notes": bundle.notes,
+    }
+
+
+def _print_report(report: dict) -> None:
+    print(f"fixture: {report['fixture']} ({report['family']})")
+    for name, diff in report["tensors"].items():
+        print(f"  {name:<48} max_abs_diff={diff:.3e}")
+    print(f"  greedy tokens identical: {report['greedy_equal']}")
+    for failure in report["failures"]:
+        print(f"  FAIL {failure}")
+    print("OK" if report["ok"] else "FAILED")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m videochat.parity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("fixture_dirs", nargs="+", help="fixture folder(s) in the shared/fixtures format")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per fixture")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    all_ok = True
+    for fixture_dir in args.fixture_dirs:
+        try:
+            report = run_fixture(fixture_dir)
+        except (FileNotFoundError, ValueError) as error:
+            report = {"fixture": str(fixture_dir), "family": None, "tensors": {}, "greedy_equal": False, "ok": False,
+                      "failures": [f"{type(error).__name__}: {error}"], "notes": []}
+        all_ok &= report["ok"]
+        if args.json:
+            print(json.dumps({key: report[key] for key in ("fixture", "tensors", "greedy_equal", "ok", "failures")}))
+        else:
+            _print_report(report)
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
