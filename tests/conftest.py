@@ -1,0 +1,48 @@
+"""Shared test helpers: location of the read-only fixtures and a tiny random VideoChat configuration."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+
+SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"test data missing: {path} (set VIDEOCHAT_SHARED to the shared/ folder)")
+    return path
+
+
+def tiny_config(encoder_type: str = "internvideo2", vocab_size: int = 120, **overrides):
+    """A tiny random VideoChat config (64-wide towers, 2-layer Mistral) for fast CPU tests."""
+    from videochat import VideoChatConfig
+
+    vision = {
+        "encoder_type": encoder_type, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "image_size": 28, "patch_size": 14, "num_frames": 4,
+    }
+    qformer = {"vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "intermediate_size": 48, "max_position_embeddings": 32}
+    text = {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "vocab_size": vocab_size,
+            "max_position_embeddings": 512, "pad_token_id": 2, "bos_token_id": 1, "eos_token_id": 2}
+    for key, value in overrides.pop("vision_config", {}).items():
+        vision[key] = value
+    for key, value in overrides.pop("text_config", {}).items():
+        text[key] = value
+    fields = {"vision_config": vision, "qformer_config": qformer, "text_config": text,
+              "num_query_tokens": 2, "num_extra_query_tokens": 3, "video_token_id": 0, "image_token_id": 0}
+    fields.update(overrides)
+    return VideoChatConfig(**fields)
+
+
+@pytest.fixture
+def tiny_model():
+    from videochat import VideoChatForConditionalGeneration
+
+    torch.manual_seed(0)
+    return VideoChatForConditionalGeneration(tiny_config()).eval()

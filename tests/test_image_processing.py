@@ -1,0 +1,291 @@
+"""Parity of VideoChatImageProcessor with the ORIGINAL preprocessing recorded in /work/shared/fixtures."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videochat.image_processing_videochat import (
+    CLIP_MEAN,
+    IMAGENET_MEAN,
+    PRESET_IMAGE_PROCESSOR_KWARGS,
+    VideoChatImageProcessor,
+    center_crop_box,
+    find_closest_hd_grid,
+    hd_resize_no_padding,
+    hd_resize_padding,
+    shorter_side_size,
+    tile_hd_frames,
+)
+
+
+SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FIXTURES = SHARED / "fixtures"
+TOLERANCE = 1e-5
+
+INTERNVIDEO2_FIXTURES = {"tiny_hd": "internvideo2-chat-8b-hd", "tiny_nonhd": "internvideo2-chat-8b"}
+VIDEOCHAT2_FIXTURES = {
+    "videochat2_it_vicuna": "videochat2-vicuna-7b",
+    "videochat2_it_mistral": "videochat2-mistral-7b",
+    "videochat2_it_hd_mistral": "videochat2-hd-mistral-7b",
+    "videochat2_it_phi": "videochat2-phi3-mini",
+    "videochat_v1": "videochat-7b",
+}
+
+
+def test_shared_fixtures_exist():
+    assert FIXTURES.is_dir(), f"shared fixtures not found at {FIXTURES} (set VIDEOCHAT_SHARED)"
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape, f"shape {tuple(a.shape)} != {tuple(b.shape)}"
+    return (a.float() - b.float()).abs().max().item()
+
+
+# ------------------------------------------------------------------------------------------------ InternVideo2-Chat
+
+
+@pytest.mark.parametrize("folder", sorted(INTERNVIDEO2_FIXTURES))
+def test_internvideo2_video_parity(folder):
+    inputs = load_file(FIXTURES / "internvideo2_chat" / folder / "inputs.safetensors")
+    frames_all = inputs["video_frames_uint8_all"].numpy()
+    indices = inputs["frame_indices"].numpy()
+    np.testing.assert_array_equal(frames_all[indices], inputs["video_frames_uint8_sampled"].numpy())
+
+    processor = VideoChatImageProcessor.from_preset(INTERNVIDEO2_FIXTURES[folder])
+    output = processor(videos=inputs["video_frames_uint8_sampled"].numpy())
+    expected = inputs["pixel_values"]
+    expected = expected[0] if expected.ndim == 6 else expected.unsqueeze(0)  # -> [clips, T, 3, 224, 224]
+    assert output["pixel_values_videos"].dtype == torch.float32
+    assert _max_diff(output["pixel_values_videos"], expected) <= TOLERANCE
+    assert output["video_num_clips"] == [expected.shape[0]]
+
+
+def test_internvideo2_hd_padding_parity():
+    folder = FIXTURES / "internvideo2_chat" / "tiny_hd"
+    inputs = load_file(folder / "inputs.safetensors")
+    meta = json.loads((folder / "meta.json").read_text())
+    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd", hd_padding=True)
+    clips = processor(videos=inputs["video_frames_uint8_sampled"].numpy())["pixel_values_videos"]
+    assert list(clips.unsqueeze(0).shape) == meta["pixel_values_hd_padding_true_full_shape"]
+    assert _max_diff(clips[:, :1], inputs["pixel_values_hd_padding_true_frame0"][0]) <= TOLERANCE
+
+
+def test_internvideo2_hd_resize_table():
+    table = json.loads((FIXTURES / "internvideo2_chat" / "tiny_hd" / "meta.json").read_text())[
+        "hd_resize_table_from_original_functions"
+    ]
+    assert len(table) >= 5
+    for size, expected in table.items():
+        height, width = (int(v) for v in size.split("x"))
+        frames = torch.zeros(1, 3, height, width)
+        closest = hd_resize_no_padding(frames, hd_num=6, fix_ratio=None)
+        assert list(closest.shape[-2:]) == expected["no_padding_fix_ratio_None_HxW"], size
+        assert list(hd_resize_padding(frames, hd_num=6).shape[-2:]) == expected["padding_HxW"], size
+        # the model card default ignores the aspect ratio
+        assert list(hd_resize_no_padding(frames, hd_num=6).shape[-2:]) == [224, 448]
+
+
+def test_internvideo2_hd_closest_ratio_variant_clip_count():
+    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd", fix_ratio=None)
+    assert processor.fix_ratio is None
+    video = np.random.default_rng(0).integers(0, 256, (2, 480, 640, 3), dtype=np.uint8)
+    output = processor(videos=video)
+    assert output["video_num_clips"] == [7]  # 480x640 -> 3x2 grid + global
+    assert output["pixel_values_videos"].shape == (7, 2, 3, 224, 224)
+
+
+def test_hd_padding_portrait_is_a_rotation_not_a_transpose():
+    frames = torch.arange(2 * 3 * 160 * 90, dtype=torch.float32).reshape(2, 3, 160, 90) % 256
+    padded = hd_resize_padding(frames, hd_num=6)
+    assert padded.shape[-2:] == (448, 672)
+    # rotating the input by 180 degrees rotates the output (the flip is undone at the end)
+    rotated = hd_resize_padding(frames.flip(-2, -1), hd_num=6)
+    torch.testing.assert_close(rotated, padded.flip(-2, -1), rtol=0, atol=1e-2)
+    # the 255 fill sits at the top/bottom of the canvas (before normalisation)
+    assert torch.all(padded[..., :35, :] == 255) and torch.all(padded[..., -35:, :] == 255)
+
+
+# ------------------------------------------------------------------------------------------------ VideoChat2 / v1
+
+
+@pytest.mark.parametrize("folder", sorted(VIDEOCHAT2_FIXTURES))
+def test_videochat2_video_parity(folder):
+    inputs = load_file(FIXTURES / "videochat2" / folder / "inputs.safetensors")
+    frames = inputs["video_uint8"].numpy()[inputs["frame_indices"].numpy()]
+    processor = VideoChatImageProcessor.from_preset(VIDEOCHAT2_FIXTURES[folder])
+    output = processor(videos=frames)
+    expected = inputs["pixel_values"][0]  # [T, 3, H, W]: model input as the demo builds it
+    if processor.is_hd:
+        # the original tiles inside the model; our processor tiles up front
+        hd_frames = hd_resize_no_padding(
+            torch.from_numpy(frames).permute(0, 3, 1, 2).float(), hd_num=processor.hd_num, fix_ratio=None
+        )
+        assert hd_frames.shape[-2:] == expected.shape[-2:]
+        expected = tile_hd_frames(expected)
+        assert expected.shape[0] == 7  # 2 rows x 3 cols + global
+    else:
+        expected = expected.unsqueeze(0)
+    assert _max_diff(output["pixel_values_videos"], expected) <= TOLERANCE
+    assert output["video_num_clips"] == [expected.shape[0]]
+
+
+@pytest.mark.parametrize("folder", sorted(VIDEOCHAT2_FIXTURES))
+def test_videochat2_image_parity(folder):
+    folder_path = FIXTURES / "videochat2" / folder
+    inputs = load_file(folder_path / "inputs.safetensors")
+    frame_index = json.loads((folder_path / "meta.json").read_text())["image_frame_index"]
+    image = inputs["video_uint8"].numpy()[frame_index]
+    processor = VideoChatImageProcessor.from_preset(VIDEOCHAT2_FIXTURES[folder])
+    output = processor(images=image)
+    expected = inputs["image_pixel_values"][0]  # [1, 3, H, W]
+    expected = tile_hd_frames(expected)[:, 0] if processor.is_hd else expected
+    assert _max_diff(output["pixel_values"], expected) <= TOLERANCE
+    assert output["image_num_clips"] == [expected.shape[0]]
+    # PIL input gives the same result as the array
+    from PIL import Image
+
+    assert torch.equal(processor(images=Image.fromarray(image))["pixel_values"], output["pixel_values"])
+
+
+def test_videochat2_hd_grid_table():
+    table = json.loads((FIXTURES / "videochat2" / "preproc_hd_grid_table.json").read_text())["table"]
+    assert len(table) >= 10
+    for key, expected in table.items():
+        size, hd_num = key.split("/hd_num=")
+        height, width = (int(v) for v in size.split("x"))
+        frames = torch.zeros(1, 3, height, width)
+        assert list(hd_resize_no_padding(frames, hd_num=int(hd_num), fix_ratio=None).shape[-2:]) == expected[
+            "no_padding_out_HxW"
+        ], key
+        assert list(hd_resize_padding(frames, hd_num=int(hd_num)).shape[-2:]) == expected["padding_out_HxW"], key
+
+
+def test_verify_preprocessing_report_covers_every_fixture():
+    report = json.loads((FIXTURES / "videochat2" / "verify_preprocessing.json").read_text())
+    assert set(report) == set(VIDEOCHAT2_FIXTURES)
+    for folder, checks in report.items():
+        assert all(checks.values()), folder
+        inputs = load_file(FIXTURES / "videochat2" / folder / "inputs.safetensors")
+        # the recorded indices follow the demos' get_index rule
+        from videochat.video_processing_videochat import get_segment_indices
+
+        total = inputs["video_uint8"].shape[0]
+        num_segments = inputs["frame_indices"].shape[0]
+        np.testing.assert_array_equal(get_segment_indices(total, num_segments), inputs["frame_indices"].numpy())
+
+
+# ------------------------------------------------------------------------------------------------ unit rules
+
+
+def test_closest_grid_tie_rule():
+    # a square frame ties between 1x1, 2x2, ...: a larger grid wins only above half its pixel area
+    assert find_closest_hd_grid(224, 224, hd_num=12) == (1, 1)
+    assert find_closest_hd_grid(300, 300, hd_num=12) == (1, 1)
+    assert find_closest_hd_grid(400, 400, hd_num=12) == (2, 2)
+    assert find_closest_hd_grid(1000, 1000, hd_num=12) == (3, 3)
+    assert find_closest_hd_grid(1000, 1000, hd_num=6) == (2, 2)
+
+
+def test_resize_and_crop_arithmetic():
+    assert shorter_side_size(90, 160, 224) == (224, 398)  # long side truncated, not rounded
+    assert shorter_side_size(416, 240, 224) == (388, 224)
+    assert center_crop_box(224, 398, 224, 224) == (0, 87)
+    assert center_crop_box(225, 225, 224, 224) == (0, 0)  # round(0.5) == 0
+    assert center_crop_box(227, 227, 224, 224) == (2, 2)  # round(1.5) == 2
+    with pytest.raises(ValueError, match="Cannot crop"):
+        center_crop_box(100, 100, 224, 224)
+
+
+def test_tile_hd_frames_order_and_global_view():
+    frames = torch.randn(2, 3, 448, 672)
+    clips = tile_hd_frames(frames)
+    assert clips.shape == (7, 2, 3, 224, 224)
+    assert torch.equal(clips[0], frames[..., :224, :224])
+    assert torch.equal(clips[1], frames[..., :224, 224:448])  # row-major: second tile is to the right
+    assert torch.equal(clips[3], frames[..., 224:, :224])
+    global_view = torch.nn.functional.interpolate(frames, (224, 224), mode="bicubic", align_corners=False)
+    assert torch.equal(clips[-1], global_view)
+    assert tile_hd_frames(frames, add_global_view=False).shape[0] == 6
+    with pytest.raises(ValueError, match="grid"):
+        tile_hd_frames(torch.zeros(1, 3, 100, 224))
+
+
+def test_mean_std_per_preset():
+    assert VideoChatImageProcessor.from_preset("videochat2-mistral-7b").image_mean == CLIP_MEAN
+    assert VideoChatImageProcessor.from_preset("videochat2-phi3-mini").image_mean == IMAGENET_MEAN
+    assert VideoChatImageProcessor.from_preset("videochat2-phi3-mini").image_image_mean == CLIP_MEAN
+    assert VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd").image_mean == IMAGENET_MEAN
+
+
+# ------------------------------------------------------------------------------------------------ API
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_IMAGE_PROCESSOR_KWARGS))
+def test_save_load_round_trip(preset, tmp_path):
+    processor = VideoChatImageProcessor.from_preset(preset)
+    processor.save_pretrained(tmp_path)
+    reloaded = VideoChatImageProcessor.from_pretrained(tmp_path)
+    assert reloaded.to_dict() == processor.to_dict()
+    video = np.random.default_rng(1).integers(0, 256, (2, 120, 200, 3), dtype=np.uint8)
+    assert torch.equal(reloaded(videos=video)["pixel_values_videos"], processor(videos=video)["pixel_values_videos"])
+    image = video[0]
+    assert torch.equal(reloaded(images=image)["pixel_values"], processor(images=image)["pixel_values"])
+
+
+def test_batched_videos_and_images():
+    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd")
+    rng = np.random.default_rng(2)
+    videos = [rng.integers(0, 256, (4, 90, 160, 3), dtype=np.uint8), rng.integers(0, 256, (4, 160, 90, 3), dtype=np.uint8)]
+    output = processor(videos=videos, images=[videos[0][0], videos[1][0]])
+    assert output["pixel_values_videos"].shape == (6, 4, 3, 224, 224)
+    assert output["video_num_clips"] == [3, 3]
+    assert torch.equal(output["pixel_values_videos"][3:], processor(videos=videos[1])["pixel_values_videos"])
+    assert output["pixel_values"].shape == (6, 3, 224, 224)
+    assert output["image_num_clips"] == [3, 3]
+
+
+def test_grayscale_rgba_and_channels_first_videos():
+    processor = VideoChatImageProcessor.from_preset("videochat2-mistral-7b")
+    rgb = np.random.default_rng(3).integers(0, 256, (2, 100, 150, 3), dtype=np.uint8)
+    reference = processor(videos=rgb)["pixel_values_videos"]
+    rgba = np.concatenate([rgb, np.full((2, 100, 150, 1), 7, np.uint8)], axis=-1)
+    assert torch.equal(processor(videos=rgba)["pixel_values_videos"], reference)
+    assert torch.equal(processor(videos=torch.from_numpy(rgb).permute(0, 3, 1, 2))["pixel_values_videos"], reference)
+    gray = rgb[..., 0]
+    out = processor(videos=gray)["pixel_values_videos"]
+    assert out.shape == reference.shape
+    assert torch.equal(processor(videos=np.repeat(gray[..., None], 3, -1))["pixel_values_videos"], out)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hd_mode": "tiles"}, "hd_mode"),
+        ({"resize_mode": "nearest"}, "resize_mode"),
+        ({"hd_num": 0}, "hd_num"),
+        ({"fix_ratio": (0, 1)}, "fix_ratio"),
+        ({"image_resize_mode": "crop"}, "image_resize_mode"),
+    ],
+)
+def test_invalid_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VideoChatImageProcessor(**kwargs)
+
+
+def test_invalid_inputs():
+    processor = VideoChatImageProcessor.from_preset("videochat2-mistral-7b")
+    with pytest.raises(ValueError, match="images.*videos"):
+        processor()
+    with pytest.raises(ValueError, match="same number of frames"):
+        processor(videos=[np.zeros((2, 64, 64, 3), np.uint8), np.zeros((3, 64, 64, 3), np.uint8)])
+    with pytest.raises(ValueError, match="non-empty"):
+        processor(videos=[])
+    with pytest.raises(ValueError, match="channel"):
+        processor(videos=np.zeros((2, 64, 64, 5), np.uint8))
+    with pytest.raises(ValueError, match="Unknown preset"):
+        VideoChatImageProcessor.from_preset("videochat3")
