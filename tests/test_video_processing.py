@@ -162,8 +162,11 @@ def test_pyav_frames_equal_sequential_decode_and_decord(videos, name):
         assert frames.dtype == np.uint8 and frames.shape == (num_frames, *reference.shape[1:])
         np.testing.assert_array_equal(frames, reference[indices])
         decord_frames, decord_metadata = load_video(path, num_frames=num_frames, backend="decord")
-        np.testing.assert_array_equal(decord_frames, frames)
         assert decord_metadata.total_num_frames == metadata.total_num_frames
+        # decord 0.6 seeks with an assumed constant frame rate and can return other frames on VFR files; ours
+        # equal the sequential decode above, so decord is only compared on constant-frame-rate files.
+        if name != "vfr":
+            np.testing.assert_array_equal(decord_frames, frames)
     every_frame, _ = load_video(path, frames_indices=list(range(len(reference))))
     np.testing.assert_array_equal(every_frame, reference)
 
@@ -243,6 +246,7 @@ def bad_files(tmp_path_factory, videos):
     with av.open(str(files["zero_frames"]), "w") as container:
         stream = container.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()
     return {name: str(path) for name, path in files.items()}
 
 

@@ -5,11 +5,14 @@ Importing this package registers every class with the transformers Auto classes,
 with `AutoConfig` / `AutoModel` / `AutoModelForImageTextToText` / `AutoProcessor` without `trust_remote_code`.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText
 
 from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from .image_processing_videochat import VideoChatImageProcessor
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
 from .presets import PRESETS, get_preset_config, preset_names
+from .tokenization_videochat import VideoChatTokenizer, register_tokenizer
+from .video_processing_videochat import VideoChatVideoMetadata, format_time_message, load_video, sample_frame_indices
 
 
 __version__ = "0.1.0"
@@ -32,16 +35,26 @@ def _register_auto_classes() -> None:
         pass
 
 
+    AutoImageProcessor.register(VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True)
+    register_tokenizer()
+
+
 _register_auto_classes()
 
 __all__ = [
     "PRESETS",
     "VideoChatConfig",
     "VideoChatForConditionalGeneration",
+    "VideoChatImageProcessor",
     "VideoChatModel",
     "VideoChatPreTrainedModel",
     "VideoChatQFormerConfig",
+    "VideoChatTokenizer",
+    "VideoChatVideoMetadata",
     "VideoChatVisionConfig",
+    "format_time_message",
     "get_preset_config",
+    "load_video",
     "preset_names",
+    "sample_frame_indices",
 ]

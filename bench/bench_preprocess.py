@@ -1,0 +1,156 @@
+"""
+Benchmark: decode 8 frames + InternVideo2-Chat-8B-HD preprocessing, ours vs three references.
+
+Generates two H.264 files (1280x720 60 s and 1920x1080 20 s, 30 fps, GOP 250; `--quick`: 6 s / 3 s) in a temporary
+folder and times, per file:
+
+* `ours`: `videochat.video_processing_videochat.load_video` (PyAV) + `VideoChatImageProcessor` (HD preset);
+* `(a) model card`: the InternVideo2-Chat-8B-HD model card's `load_video` re-stated here (decord `num_threads=1`,
+  `get_index`, `HD_transform_no_padding` with bicubic `F.interpolate`, `/255`, Normalize, tiles + global view);
+* `(b) decord auto threads`: the same with decord `num_threads=0`;
+* `(c) transformers load_video(backend="pyav")` with the same indices, then the same HD transform.
+
+All four must produce bit-identical decoded frames and pixel tensors (asserted). Prints the median time of
+`--repeats` runs and the ratios reference / ours.
+
+    python bench/bench_preprocess.py [--quick] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from videochat.image_processing_videochat import VideoChatImageProcessor
+from videochat.video_processing_videochat import load_video
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def write_test_video(path: str, width: int, height: int, seconds: float, fps: int = 30, gop: int = 250) -> None:
+    """Moving gradients and a moving square, H.264 yuv420p, `gop` frames between key frames."""
+    import av
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"preset": "veryfast", "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"}
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.int32)
+        base = np.stack([xx * 255 // width, yy * 255 // height, (xx + yy) * 255 // (width + height)], -1)
+        for index in range(int(seconds * fps)):
+            image = ((base + index * np.array([2, 3, 5])) % 256).astype(np.uint8)
+            top, left = (index * 7) % (height - 64), (index * 11) % (width - 64)
+            image[top : top + 64, left : left + 64] = (255, 255 - index % 256, index % 256)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+# ------------------------------------------------------------------------------------------------ reference (a)
+# The model card's pipeline, re-stated (no torchvision: Normalize is written out with the same tensor ops).
+
+
+def card_get_index(num_frames: int, num_segments: int) -> np.ndarray:
+    seg_size = float(num_frames - 1) / num_segments
+    start = int(seg_size / 2)
+    return np.array([start + int(np.round(seg_size * idx)) for idx in range(num_segments)])
+
+
+def card_hd_transform(frames: torch.Tensor, image_size: int = 224) -> torch.Tensor:
+    # HD_transform_no_padding with its default fix_ratio=(2, 1): every video becomes 224 x 448.
+    frames = F.interpolate(frames, size=(image_size, 2 * image_size), mode="bicubic", align_corners=False)
+    frames = frames.float().div(255.0)
+    mean = torch.as_tensor(IMAGENET_MEAN).view(-1, 1, 1)
+    std = torch.as_tensor(IMAGENET_STD).view(-1, 1, 1)
+    frames = frames.sub_(mean).div_(std)
+    num_frames, channels, height, width = frames.shape
+    tiles = frames.reshape(1, num_frames, channels, height // image_size, image_size, width // image_size, image_size)
+    tiles = tiles.permute(0, 3, 5, 1, 2, 4, 6).reshape(-1, num_frames, channels, image_size, image_size)
+    global_view = F.interpolate(frames, size=(image_size, image_size), mode="bicubic", align_corners=False)
+    return torch.cat([tiles, global_view.unsqueeze(0)])
+
+
+def card_load_video(path: str, num_segments: int = 8, num_threads: int = 1):
+    from decord import VideoReader, cpu
+
+    reader = VideoReader(path, ctx=cpu(0), num_threads=num_threads)
+    indices = card_get_index(len(reader), num_segments)
+    frames = reader.get_batch(indices).asnumpy()
+    pixel_values = card_hd_transform(torch.from_numpy(frames).permute(0, 3, 1, 2).float())
+    return frames, pixel_values
+
+
+def transformers_load_video(path: str, num_segments: int = 8):
+    from transformers.video_utils import load_video as hf_load_video
+
+    def sample_indices_fn(metadata, **kwargs):
+        return card_get_index(metadata.total_num_frames, num_segments)
+
+    frames, _ = hf_load_video(path, backend="pyav", sample_indices_fn=sample_indices_fn)
+    pixel_values = card_hd_transform(torch.from_numpy(np.asarray(frames)).permute(0, 3, 1, 2).float())
+    return np.asarray(frames), pixel_values
+
+
+def ours_load_video(path: str, processor: VideoChatImageProcessor, num_segments: int = 8):
+    frames, _ = load_video(path, num_frames=num_segments)
+    return frames, processor.preprocess_video_frames(frames)
+
+
+def median_time(function, repeats: int):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short clips (smoke test)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd")
+    clips = [("1280x720", 1280, 720, 6 if args.quick else 60), ("1920x1080", 1920, 1080, 3 if args.quick else 20)]
+    print(f"CPU cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, repeats: {args.repeats}")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, width, height, seconds in clips:
+            path = os.path.join(folder, f"{name}.mp4")
+            start = time.perf_counter()
+            write_test_video(path, width, height, seconds)
+            print(f"\n{name} {seconds} s: generated in {time.perf_counter() - start:.1f} s "
+                  f"({os.path.getsize(path) / 1e6:.1f} MB)")
+
+            candidates = {
+                "ours (PyAV, videochat)": lambda: ours_load_video(path, processor),
+                "(a) model card, decord num_threads=1": lambda: card_load_video(path, num_threads=1),
+                "(b) decord auto threads": lambda: card_load_video(path, num_threads=0),
+                "(c) transformers load_video pyav": lambda: transformers_load_video(path),
+            }
+            results = {label: median_time(function, args.repeats) for label, function in candidates.items()}
+            ours_time, (ours_frames, ours_pixels) = results["ours (PyAV, videochat)"]
+            for label, (seconds_taken, (frames, pixels)) in results.items():
+                assert np.array_equal(frames, ours_frames), f"{label}: decoded frames differ from ours"
+                assert torch.equal(pixels, ours_pixels), f"{label}: pixel tensors differ from ours"
+                ratio = seconds_taken / ours_time
+                print(f"  {label:40s} {seconds_taken * 1000:8.1f} ms   x{ratio:5.2f} vs ours")
+            print(f"  frames bit-identical across all four; pixel_values {tuple(ours_pixels.shape)} identical")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,634 @@
+# Copyright 2025 The VideoChat authors. Licensed under the Apache License, Version 2.0.
+"""
+Video decoding and frame sampling for the VideoChat family, without torchvision.
+
+Two layers:
+
+* index rules (`get_segment_indices`, `get_bounded_segment_indices`, `get_uniform_indices`, `get_fps_indices`,
+  `sample_frame_indices`) that reproduce how the original demos and benchmarks pick frames;
+* decoders (`load_video` with the PyAV backend by default, decord optionally) that return RGB uint8 frames
+  `(T, H, W, 3)` and a `VideoChatVideoMetadata`. Frame `i` always means the `i`-th frame in presentation order,
+  the same numbering decord's `VideoReader` uses, so both backends return identical frames.
+
+The PyAV decoder reads the packet index once (demuxing only, no decoding), groups the wanted frames by the
+key frame they depend on, seeks to each group's key frame and stops decoding after the group's last wanted
+frame. Groups are decoded concurrently on separate containers (PyAV releases the GIL while decoding), and
+disposable (non-reference) pictures that are not wanted are skipped by the decoder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers.video_utils import VideoMetadata
+
+
+SAMPLING_STRATEGIES = ("segments", "mvbench", "uniform", "fps")
+VIDEO_BACKENDS = ("pyav", "decord")
+
+# When the next wanted frame lies this many frames (or fewer) past the current decoding position, decoding on is
+# cheaper than a seek even if a key frame lies in between.
+_MAX_FRAMES_DECODED_INSTEAD_OF_SEEK = 12
+
+
+@dataclass
+class VideoChatVideoMetadata(VideoMetadata):
+    """
+    `transformers.video_utils.VideoMetadata` plus the presentation time stamps (seconds) of the returned frames.
+
+    `frames_indices` are the sampled frame numbers, `total_num_frames` the number of frames in the stream, `fps`
+    its average frame rate (what decord's `get_avg_fps()` reports; the original time messages divide by it).
+    """
+
+    frame_timestamps: list[float] | None = field(default=None)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Frame index rules
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _check_counts(total_num_frames: int, num_frames: int) -> None:
+    if total_num_frames is None or int(total_num_frames) < 1:
+        raise ValueError(f"The video has no frames to sample from (total_num_frames={total_num_frames}).")
+    if num_frames is None or int(num_frames) < 1:
+        raise ValueError(f"`num_frames` must be a positive integer, got {num_frames}.")
+
+
+def get_segment_indices(total_num_frames: int, num_segments: int) -> np.ndarray:
+    """
+    Middle-of-segment rule of the VideoChat / VideoChat2 / InternVideo2-Chat demos (`get_index`).
+
+    `seg = (total - 1) / num_segments`, `start = int(seg / 2)`, `index_k = start + int(np.round(seg * k))`
+    (numpy rounds half to even). With fewer frames than segments, frames repeat, as in the original.
+    """
+    _check_counts(total_num_frames, num_segments)
+    segment_size = float(total_num_frames - 1) / num_segments
+    start = int(segment_size / 2)
+    return np.array([start + int(np.round(segment_size * k)) for k in range(num_segments)], dtype=np.int64)
+
+
+def get_bounded_segment_indices(
+    total_num_frames: int,
+    num_segments: int,
+    fps: float,
+    bound: Sequence[float] | None = None,
+    first_index: int = 0,
+) -> np.ndarray:
+    """
+    Rule of the MVBench / Video-MME dataset classes, optionally restricted to `bound = (start_s, end_s)` seconds.
+
+    `start_idx = max(first_index, round(start_s * fps))`, `end_idx = min(round(end_s * fps), total - 1)`,
+    `seg = (end_idx - start_idx) / num_segments`, `index_k = int(start_idx + seg / 2 + np.round(seg * k))`.
+    """
+    _check_counts(total_num_frames, num_segments)
+    if bound is not None:
+        if len(bound) != 2:
+            raise ValueError(f"`bound` must be a (start_seconds, end_seconds) pair, got {bound!r}.")
+        start_s, end_s = float(bound[0]), float(bound[1])
+        if end_s < start_s:
+            raise ValueError(f"`bound` ends before it starts: {bound!r}.")
+        if fps is None or fps <= 0:
+            raise ValueError("A positive `fps` is needed to turn a time `bound` into frame indices.")
+    else:
+        start_s, end_s = -100000.0, 100000.0
+    fps = float(fps) if fps else 1.0
+    start_idx = max(first_index, round(start_s * fps))
+    end_idx = min(round(end_s * fps), total_num_frames - 1)
+    if end_idx < start_idx:
+        raise ValueError(f"`bound` {bound!r} selects no frame of a video with {total_num_frames} frames at {fps} fps.")
+    segment_size = float(end_idx - start_idx) / num_segments
+    return np.array(
+        [int(start_idx + segment_size / 2 + np.round(segment_size * k)) for k in range(num_segments)], dtype=np.int64
+    )
+
+
+def get_uniform_indices(total_num_frames: int, num_frames: int) -> np.ndarray:
+    """`num_frames` indices spread evenly from the first to the last frame (`linspace`, rounded)."""
+    _check_counts(total_num_frames, num_frames)
+    return np.round(np.linspace(0, total_num_frames - 1, num_frames)).astype(np.int64)
+
+
+def get_fps_indices(
+    total_num_frames: int, video_fps: float, fps: float, max_frames: int | None = None
+) -> np.ndarray:
+    """
+    Indices that sample the video at `fps` frames per second (at least one frame). If that is more than
+    `max_frames`, `max_frames` frames are spread uniformly instead.
+    """
+    _check_counts(total_num_frames, 1)
+    if fps is None or fps <= 0:
+        raise ValueError(f"`fps` must be positive, got {fps}.")
+    if video_fps is None or video_fps <= 0:
+        raise ValueError("The video's frame rate is unknown; sample by `num_frames` instead of `fps`.")
+    num_frames = max(1, int(total_num_frames / video_fps * fps))
+    num_frames = min(num_frames, total_num_frames)
+    if max_frames is not None and num_frames > max_frames:
+        return get_uniform_indices(total_num_frames, max_frames)
+    return np.arange(0, total_num_frames, total_num_frames / num_frames).astype(np.int64)[:num_frames]
+
+
+def sample_frame_indices(
+    total_num_frames: int,
+    video_fps: float | None = None,
+    sampling: str = "segments",
+    num_frames: int | None = 8,
+    fps: float | None = None,
+    bound: Sequence[float] | None = None,
+) -> np.ndarray:
+    """
+    Pick frame indices with one of `SAMPLING_STRATEGIES`:
+
+    * `"segments"` (default): the demos' `get_index(total, num_frames)`;
+    * `"mvbench"`: the benchmark rule, optionally within `bound=(start_s, end_s)`;
+    * `"uniform"`: `num_frames` evenly spaced indices including the first and last frame;
+    * `"fps"`: `fps` frames per second of video (capped at `num_frames` if given).
+    """
+    if sampling not in SAMPLING_STRATEGIES:
+        raise ValueError(f"Unknown frame sampling {sampling!r}; choose one of {SAMPLING_STRATEGIES}.")
+    if bound is not None and sampling != "mvbench":
+        raise ValueError("`bound` is only supported with sampling='mvbench'.")
+    if sampling == "segments":
+        return get_segment_indices(total_num_frames, num_frames)
+    if sampling == "mvbench":
+        return get_bounded_segment_indices(total_num_frames, num_frames, video_fps, bound=bound)
+    if sampling == "uniform":
+        return get_uniform_indices(total_num_frames, num_frames)
+    return get_fps_indices(total_num_frames, video_fps, fps, max_frames=num_frames)
+
+
+def format_time_message(frames_indices: Sequence[int], fps: float) -> str:
+    """
+    The original "time message": `"The video contains N frames sampled at s1, s2, ... seconds."` with
+    `s = round(index / fps, 1)` (Python rounding of the float, as the demos do).
+    """
+    if fps is None or fps <= 0:
+        raise ValueError(f"A positive `fps` is needed for the time message, got {fps}.")
+    seconds = ", ".join(str(round(int(index) / float(fps), 1)) for index in frames_indices)
+    return f"The video contains {len(frames_indices)} frames sampled at {seconds} seconds."
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# In-memory videos
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def to_rgb_frames(video) -> np.ndarray:
+    """
+    Turn an in-memory video into uint8 RGB frames `(T, H, W, 3)`.
+
+    Accepts a numpy array or torch tensor shaped `(T, H, W)` (grayscale), `(T, H, W, C)` or `(T, C, H, W)` with
+    C in {1, 3, 4} (alpha is dropped), or a list of PIL images / `(H, W[, C])` arrays. Float input must lie in
+    [0, 1] or [0, 255]; it is rounded to uint8.
+    """
+    if isinstance(video, (list, tuple)):
+        if len(video) == 0:
+            raise ValueError("The video is an empty list of frames.")
+        video = np.stack([_frame_to_array(frame) for frame in video])
+    else:
+        video = _tensor_to_numpy(video)
+    if not isinstance(video, np.ndarray):
+        raise ValueError(f"Unsupported video type {type(video).__name__}; pass a path, an array or a list of frames.")
+    if video.ndim == 3:
+        video = video[..., None]
+    if video.ndim != 4:
+        raise ValueError(f"A video array must have 3 or 4 dimensions (T, H, W[, C]), got shape {video.shape}.")
+    if video.shape[0] == 0:
+        raise ValueError("The video array contains no frames.")
+    if video.shape[-1] not in (1, 3, 4) and video.shape[1] in (1, 3, 4):
+        video = np.moveaxis(video, 1, -1)
+    channels = video.shape[-1]
+    if channels not in (1, 3, 4):
+        raise ValueError(f"Cannot find a channel axis of size 1, 3 or 4 in a video of shape {video.shape}.")
+    video = _to_uint8(video)
+    if channels == 1:
+        video = np.repeat(video, 3, axis=-1)
+    elif channels == 4:
+        video = video[..., :3]
+    return np.ascontiguousarray(video)
+
+
+def _tensor_to_numpy(video):
+    if hasattr(video, "detach") and hasattr(video, "cpu"):
+        return video.detach().cpu().numpy()
+    return video
+
+
+def _frame_to_array(frame) -> np.ndarray:
+    from PIL import Image
+
+    if isinstance(frame, Image.Image):
+        return np.asarray(frame.convert("RGB"))
+    frame = _tensor_to_numpy(frame)
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"Unsupported frame type {type(frame).__name__}.")
+    if frame.ndim == 2:
+        frame = frame[..., None]
+    if frame.ndim != 3:
+        raise ValueError(f"A frame must have shape (H, W[, C]), got {frame.shape}.")
+    if frame.shape[-1] not in (1, 3, 4) and frame.shape[0] in (1, 3, 4):
+        frame = np.moveaxis(frame, 0, -1)
+    if frame.shape[-1] == 1:
+        frame = np.repeat(frame, 3, axis=-1)
+    return frame[..., :3]
+
+
+def _to_uint8(video: np.ndarray) -> np.ndarray:
+    if video.dtype == np.uint8:
+        return video
+    if video.dtype == np.bool_:
+        raise ValueError("Boolean arrays are not videos.")
+    if np.issubdtype(video.dtype, np.floating):
+        if not np.isfinite(video).all():
+            raise ValueError("The video array contains NaN or infinite values.")
+        if video.size and video.max() <= 1.0:
+            video = video * 255.0
+        video = np.round(video)
+    if video.size and (video.min() < 0 or video.max() > 255):
+        raise ValueError(f"Video values must lie in [0, 255], got [{video.min()}, {video.max()}].")
+    return video.astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _check_video_path(path) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"Expected a path to a video file, got {type(path).__name__}.")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Video file not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"Expected a video file, got a directory: {path}")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"The video file is empty (0 bytes): {path}")
+    return path
+
+
+@dataclass
+class _PacketIndex:
+    """Presentation time stamps of every frame of a stream (sorted) and of its key frames."""
+
+    frame_pts: np.ndarray
+    keyframe_pts: np.ndarray
+    disposable_pts: frozenset
+
+
+def _is_disposable_h264_packet(data: bytes) -> bool:
+    """True when every NAL unit of a length-prefixed (avcC) H.264 access unit has nal_ref_idc == 0."""
+    offset, found_slice = 0, False
+    size = len(data)
+    while offset + 4 < size:
+        nal_size = int.from_bytes(data[offset : offset + 4], "big")
+        header = data[offset + 4]
+        nal_type = header & 0x1F
+        if nal_type in (1, 5):
+            if (header >> 5) & 0x3:
+                return False
+            found_slice = True
+        offset += 4 + nal_size
+    return found_slice and offset == size
+
+
+def _read_packet_index(container, stream) -> _PacketIndex:
+    check_disposable = (
+        stream.codec_context.name == "h264"
+        and stream.codec_context.extradata is not None
+        and len(stream.codec_context.extradata) > 4
+        and stream.codec_context.extradata[0] == 1  # avcC: length-prefixed NAL units
+        and (stream.codec_context.extradata[4] & 0x3) == 3  # 4-byte NAL lengths
+    )
+    frame_pts, keyframe_pts, disposable = [], [], set()
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if packet.pts is None:
+            raise _NoTimestamps()
+        frame_pts.append(packet.pts)
+        if packet.is_keyframe:
+            keyframe_pts.append(packet.pts)
+        elif check_disposable and _is_disposable_h264_packet(bytes(packet)):
+            disposable.add(packet.pts)
+    return _PacketIndex(
+        frame_pts=np.sort(np.asarray(frame_pts, dtype=np.int64)),
+        keyframe_pts=np.sort(np.asarray(keyframe_pts, dtype=np.int64)),
+        disposable_pts=frozenset(disposable),
+    )
+
+
+class _NoTimestamps(Exception):
+    """The stream has packets without presentation time stamps; frames are then counted while decoding."""
+
+
+class _SeekMissed(Exception):
+    """A seek landed after a wanted frame (inexact index); the group is decoded again from the start."""
+
+
+def _plan_groups(index: _PacketIndex, wanted_pts: list[int]) -> list[tuple[int, list[int]]]:
+    """Split sorted wanted time stamps into (seek_pts, [pts, ...]) groups, one seek per group."""
+    groups: list[tuple[int, list[int]]] = []
+    frame_position = {int(pts): position for position, pts in enumerate(index.frame_pts)}
+    last_position = None
+    for pts in wanted_pts:
+        key_position = np.searchsorted(index.keyframe_pts, pts, side="right") - 1
+        seek_pts = int(index.keyframe_pts[key_position]) if key_position >= 0 else int(index.frame_pts[0])
+        position = frame_position[pts]
+        if groups and (
+            seek_pts <= groups[-1][1][-1]
+            or position - last_position <= _MAX_FRAMES_DECODED_INSTEAD_OF_SEEK
+        ):
+            groups[-1][1].append(pts)
+        else:
+            groups.append((seek_pts, [pts]))
+        last_position = position
+    return groups
+
+
+def _frame_to_rgb(frame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
+def _decode_group(path: str, stream_index: int, seek_pts: int, wanted: list[int], disposable: frozenset,
+                  first_pts: int, codec_threads: int) -> dict[int, np.ndarray]:
+    import av
+
+    wanted_set = set(wanted)
+    last_wanted = wanted[-1]
+    found: dict[int, np.ndarray] = {}
+    with av.open(path) as container:
+        stream = container.streams[stream_index]
+        if codec_threads != 1:
+            stream.thread_type = "AUTO"
+            stream.thread_count = codec_threads
+        if seek_pts > first_pts:
+            container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+        codec = stream.codec_context
+        skipping = None
+        for packet in container.demux(stream):
+            if packet.size and disposable and codec_threads == 1:
+                # Pictures nothing refers to are only needed when they are wanted themselves.
+                skip = packet.pts in disposable and packet.pts not in wanted_set
+                if skip != skipping:
+                    codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+            for frame in packet.decode():
+                pts = frame.pts
+                if pts is None:
+                    continue
+                if not found and pts > wanted[0]:
+                    raise _SeekMissed()
+                if pts in wanted_set:
+                    found[pts] = _frame_to_rgb(frame)
+                if pts >= last_wanted:
+                    return found
+        return found
+
+
+def _decode_sequential(path: str, stream_index: int, indices: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+    """Fallback for streams without time stamps or with an inexact index: count frames from the start."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    last = int(indices.max())
+    found: dict[int, np.ndarray] = {}
+    count = 0
+    with av.open(path) as container:
+        stream = container.streams[stream_index]
+        stream.thread_type = "AUTO"
+        for position, frame in enumerate(container.decode(stream)):
+            count = position + 1
+            if position in wanted:
+                found[position] = _frame_to_rgb(frame)
+            if position >= last:
+                break
+    return found, count
+
+
+def _open_pyav(path: str):
+    import av
+
+    try:
+        container = av.open(path)
+    except av.error.FileNotFoundError as error:
+        raise FileNotFoundError(f"Video file not found: {path}") from error
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as error:
+        raise ValueError(f"Could not open {path} as a video ({error}).") from error
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"{path} contains no video stream.")
+    return container
+
+
+def _stream_fps(stream) -> float | None:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and float(rate) > 0:
+            return float(rate)
+    return None
+
+
+def _load_with_pyav(path: str, sample_indices, num_threads: int):
+    import av
+
+    container = _open_pyav(path)
+    try:
+        stream = container.streams.video[0]
+        stream_index = stream.index
+        width, height = stream.codec_context.width, stream.codec_context.height
+        video_fps = _stream_fps(stream)
+        time_base = float(stream.time_base) if stream.time_base else None
+        try:
+            index = _read_packet_index(container, stream)
+        except _NoTimestamps:
+            index = None
+        except av.error.FFmpegError as error:
+            raise ValueError(f"Could not read the packets of {path}; the file looks corrupt ({error}).") from error
+    finally:
+        container.close()
+
+    if index is not None and len(index.frame_pts) == 0:
+        raise ValueError(f"The video stream of {path} contains no frames.")
+    total_num_frames = len(index.frame_pts) if index is not None else stream.frames
+    if index is None and not total_num_frames:
+        raise ValueError(f"Cannot count the frames of {path} (no time stamps and no frame count in the header).")
+    indices = np.asarray(sample_indices(total_num_frames, video_fps), dtype=np.int64)
+    if indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
+        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
+
+    workers = max(1, num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1))
+    try:
+        if index is None:
+            raise _SeekMissed()
+        wanted = sorted({int(index.frame_pts[i]) for i in indices})
+        groups = _plan_groups(index, wanted)
+        first_pts = int(index.frame_pts[0])
+        # One group: let the codec use the threads; several: one single-threaded decoder per group.
+        codec_threads = workers if len(groups) == 1 else 1
+        jobs = [(path, stream_index, seek, group, index.disposable_pts, first_pts, codec_threads) for seek, group in groups]
+        if len(jobs) == 1 or workers == 1:
+            results = [_decode_group(*job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                results = list(pool.map(lambda job: _decode_group(*job), jobs))
+        by_pts = {pts: frame for result in results for pts, frame in result.items()}
+        missing = [pts for pts in wanted if pts not in by_pts]
+        if missing:
+            raise ValueError(
+                f"Could not decode frame(s) {[int(np.searchsorted(index.frame_pts, p)) for p in missing]} of {path}; "
+                "the file looks truncated or corrupt."
+            )
+        frames = np.stack([by_pts[int(index.frame_pts[i])] for i in indices])
+        timestamps = [float(index.frame_pts[i]) * time_base for i in indices] if time_base else None
+    except _SeekMissed:
+        by_position, count = _decode_sequential(path, stream_index, indices)
+        missing = [int(i) for i in indices if int(i) not in by_position]
+        if missing:
+            raise ValueError(
+                f"Could not decode frame(s) {missing} of {path} (decoded {count} frames); the file looks truncated "
+                "or corrupt."
+            )
+        frames = np.stack([by_position[int(i)] for i in indices])
+        timestamps = [float(i) / video_fps for i in indices] if video_fps else None
+    except av.error.FFmpegError as error:
+        raise ValueError(f"Could not decode {path}; the file looks corrupt ({error}).") from error
+
+    metadata = VideoChatVideoMetadata(
+        total_num_frames=int(total_num_frames),
+        fps=video_fps,
+        width=width,
+        height=height,
+        duration=(total_num_frames / video_fps) if video_fps else None,
+        video_backend="pyav",
+        frames_indices=[int(i) for i in indices],
+        frame_timestamps=timestamps,
+    )
+    return frames, metadata
+
+
+def _load_with_decord(path: str, sample_indices, num_threads: int):
+    try:
+        import decord
+    except ImportError as error:
+        raise ImportError("backend='decord' needs the `decord` package: pip install decord") from error
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=max(0, num_threads or 0))
+    except (decord.DECORDError, RuntimeError) as error:
+        raise ValueError(f"Could not open {path} as a video with decord ({error}).") from error
+    total_num_frames = len(reader)
+    if total_num_frames == 0:
+        raise ValueError(f"The video stream of {path} contains no frames.")
+    video_fps = float(reader.get_avg_fps()) or None
+    indices = np.asarray(sample_indices(total_num_frames, video_fps), dtype=np.int64)
+    if indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
+        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
+    try:
+        frames = reader.get_batch(indices.tolist()).asnumpy()
+        timestamps = [float(reader.get_frame_timestamp(int(i))[0]) for i in indices]
+    except (decord.DECORDError, RuntimeError) as error:
+        raise ValueError(f"Could not decode {path} with decord; the file looks corrupt ({error}).") from error
+    metadata = VideoChatVideoMetadata(
+        total_num_frames=int(total_num_frames),
+        fps=video_fps,
+        width=int(frames.shape[2]),
+        height=int(frames.shape[1]),
+        duration=(total_num_frames / video_fps) if video_fps else None,
+        video_backend="decord",
+        frames_indices=[int(i) for i in indices],
+        frame_timestamps=timestamps,
+    )
+    return frames, metadata
+
+
+def load_video(
+    video,
+    num_frames: int | None = 8,
+    sampling: str = "segments",
+    fps: float | None = None,
+    bound: Sequence[float] | None = None,
+    frames_indices: Sequence[int] | None = None,
+    backend: str = "pyav",
+    num_threads: int = 0,
+    video_fps: float | None = None,
+) -> tuple[np.ndarray, VideoChatVideoMetadata]:
+    """
+    Decode the sampled frames of a video.
+
+    Args:
+        video (`str`, `os.PathLike`, array, tensor or list of frames):
+            A local video file, or frames already in memory (then only sampling and RGB conversion happen).
+        num_frames (`int`, *optional*, defaults to 8):
+            Number of frames (segments) to sample; with `sampling="fps"` an upper bound.
+        sampling (`str`, *optional*, defaults to `"segments"`):
+            One of `SAMPLING_STRATEGIES`, see `sample_frame_indices`.
+        fps (`float`, *optional*):
+            Target sampling rate for `sampling="fps"`. Passing `fps` with the default sampling selects `"fps"`.
+        bound (`tuple[float, float]`, *optional*):
+            `(start_s, end_s)` window for `sampling="mvbench"`.
+        frames_indices (`list[int]`, *optional*):
+            Explicit frame indices; overrides sampling.
+        backend (`str`, *optional*, defaults to `"pyav"`):
+            `"pyav"` or `"decord"` (imported lazily). Both return identical frames.
+        num_threads (`int`, *optional*, defaults to 0):
+            Decoding threads; 0 uses every CPU core.
+        video_fps (`float`, *optional*):
+            Frame rate of an in-memory video (needed for `"mvbench"` bounds, `"fps"` sampling and time stamps).
+
+    Returns:
+        `tuple[np.ndarray, VideoChatVideoMetadata]`: uint8 RGB frames `(T, H, W, 3)` and their metadata.
+    """
+    if backend not in VIDEO_BACKENDS:
+        raise ValueError(f"Unknown video backend {backend!r}; choose one of {VIDEO_BACKENDS}.")
+    if fps is not None and sampling == "segments" and frames_indices is None:
+        sampling = "fps"
+        num_frames = None if num_frames == 8 else num_frames
+
+    def sample_indices(total_num_frames: int, stream_fps: float | None) -> np.ndarray:
+        if frames_indices is not None:
+            indices = np.asarray(frames_indices, dtype=np.int64)
+            if indices.ndim != 1 or indices.size == 0:
+                raise ValueError("`frames_indices` must be a non-empty list of integers.")
+            return indices
+        return sample_frame_indices(total_num_frames, stream_fps, sampling, num_frames, fps, bound)
+
+    if isinstance(video, (str, os.PathLike)):
+        path = _check_video_path(video)
+        if backend == "decord":
+            return _load_with_decord(path, sample_indices, num_threads)
+        return _load_with_pyav(path, sample_indices, num_threads)
+
+    frames = to_rgb_frames(video)
+    indices = sample_indices(len(frames), video_fps)
+    if indices.min() < 0 or indices.max() >= len(frames):
+        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {len(frames)} frames.")
+    metadata = VideoChatVideoMetadata(
+        total_num_frames=len(frames),
+        fps=video_fps,
+        width=int(frames.shape[2]),
+        height=int(frames.shape[1]),
+        duration=(len(frames) / video_fps) if video_fps else None,
+        video_backend=None,
+        frames_indices=[int(i) for i in indices],
+        frame_timestamps=[float(i) / video_fps for i in indices] if video_fps else None,
+    )
+    return frames[indices], metadata
+
+
+__all__ = [
+    "SAMPLING_STRATEGIES",
+    "VIDEO_BACKENDS",
+    "VideoChatVideoMetadata",
+    "format_time_message",
+    "get_bounded_segment_indices",
+    "get_fps_indices",
+    "get_segment_indices",
+    "get_uniform_indices",
+    "load_video",
+    "sample_frame_indices",
+    "to_rgb_frames",
+]
