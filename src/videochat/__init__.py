@@ -11,6 +11,7 @@ from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, Vi
 from .image_processing_videochat import VideoChatImageProcessor
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
 from .presets import PRESETS, get_preset_config, preset_names
+from .processing_videochat import VideoChatProcessor, build_fixture_processor, get_num_visual_tokens, register_processor
 from .tokenization_videochat import VideoChatTokenizer, register_tokenizer
 from .video_processing_videochat import VideoChatVideoMetadata, format_time_message, load_video, sample_frame_indices
 
@@ -37,6 +38,7 @@ def _register_auto_classes() -> None:
 
     AutoImageProcessor.register(VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True)
     register_tokenizer()
+    register_processor()
 
 
 _register_auto_classes()
@@ -48,11 +50,13 @@ __all__ = [
     "VideoChatImageProcessor",
     "VideoChatModel",
     "VideoChatPreTrainedModel",
+    "VideoChatProcessor",
     "VideoChatQFormerConfig",
     "VideoChatTokenizer",
     "VideoChatVideoMetadata",
     "VideoChatVisionConfig",
     "format_time_message",
+    "get_num_visual_tokens",
     "get_preset_config",
     "load_video",
     "preset_names",

@@ -17,6 +17,7 @@ from transformers.models.instructblip.modeling_instructblip import (
 
 from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
 from .modeling_internvideo2 import InternVideo2VisionModel
+from .processing_videochat import get_num_visual_tokens
 
 
 def _vision_model_classes() -> dict:
@@ -297,6 +298,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
             mask = input_ids == token_id
         num_tokens = int(mask.sum())
         num_feature_rows = features.shape[0] * features.shape[1] if features.ndim == 3 else features.shape[0]
+        if features.ndim == 3:
+            num_feature_rows = get_num_visual_tokens(features.shape[0], features.shape[1])
         if num_tokens != num_feature_rows:
             raise ValueError(
                 f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "
@@ -347,10 +350,10 @@ class VideoChatModel(VideoChatPreTrainedModel):
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
         video_features = image_features = None
+        video_qformer, image_qformer = _split_qformer_rows(qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values)
         if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
-            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, qformer_input_ids, qformer_attention_mask)
+            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, *video_qformer)
         if pixel_values is not None and "image" not in mm_encoder_outputs:
-            image_qformer = (qformer_input_ids, qformer_attention_mask) if not has_video else (None, None)
             mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer)
         if "video" in mm_encoder_outputs:
             inputs_embeds, video_features = self._merge_features(
@@ -377,6 +380,20 @@ class VideoChatModel(VideoChatPreTrainedModel):
             image_hidden_states=image_features,
             video_hidden_states=video_features,
         )
+
+
+def _split_qformer_rows(input_ids, attention_mask, pixel_values_videos, pixel_values):
+    """Q-Former instruction rows come one per clip, video clips first, then images; split them per modality."""
+    if input_ids is None or pixel_values_videos is None or pixel_values is None:
+        return (input_ids, attention_mask), (input_ids, attention_mask)
+    num_video_rows = pixel_values_videos.shape[0]
+    if input_ids.shape[0] != num_video_rows + pixel_values.shape[0]:
+        raise ValueError(
+            f"`qformer_input_ids` needs one row per clip ({num_video_rows} video clips + {pixel_values.shape[0]} images), "
+            f"got {input_ids.shape[0]} rows"
+        )
+    mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    return (input_ids[:num_video_rows], mask[:num_video_rows]), (input_ids[num_video_rows:], mask[num_video_rows:])
 
 
 class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixin):
