@@ -126,10 +126,14 @@ def greedy_tokens(model, inputs: dict, num_new_tokens: int) -> torch.Tensor:
     steps, some past an EOS)."""
     from transformers import GenerationConfig
 
-    config = GenerationConfig(
-        do_sample=False, num_beams=1, max_new_tokens=num_new_tokens, min_new_tokens=0, eos_token_id=None,
-        pad_token_id=model.config.text_config.pad_token_id if getattr(model.config.text_config, "pad_token_id", None) is not None else 0,
-    )
+    # `eos_token_id=[]` (not None, which the model's generation config would override) disables EOS stopping; an
+    # explicit all-ones mask stops generate from inferring one from a pad id that could equal the placeholder id 0
+    pad_token_id = getattr(model.config.text_config, "pad_token_id", None)
+    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=num_new_tokens, min_new_tokens=0, eos_token_id=[],
+                              pad_token_id=0 if pad_token_id is None else pad_token_id)
+    inputs = dict(inputs)
+    if inputs.get("attention_mask") is None:
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     generated = model.generate(**inputs, generation_config=config)
     return generated[:, inputs["input_ids"].shape[1]:]
 

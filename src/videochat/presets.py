@@ -58,7 +58,7 @@ EVA_VIT_G_GMHRA_VISION = {
     "use_qk_norm": False,
     "layer_scale_init_value": 0.0,
     "num_gmhra_layers": 8,
-    "gmhra_mlp_ratio": 4.0,
+    "gmhra_mlp_ratio": 4.3637,  # the GMHRA MLP reuses EVA's mlp_ratio: round(1408 * 4.3637) = 6144
     "gmhra_layer_norm_eps": 1e-5,
     "vision_layernorm_eps": 1e-5,
     "vision_layernorm_fp32": True,
@@ -81,10 +81,13 @@ VICUNA_7B_V0 = {
 }
 STABLE_VICUNA_13B = {**VICUNA_7B_V0, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
                      "num_attention_heads": 40, "num_key_value_heads": 40}
+# Phi-3-mini-128k-instruct uses longrope scaling with 48 short/long factors that only its own config.json carries; the
+# preset (used for meta-device instantiation and key checks) leaves them out. Conversion always takes the text config
+# from the base LLM folder (`conversion.videochat2.config_from_original(..., llm_config=...)`), which restores them.
 PHI3_MINI_128K = {
     "model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
     "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064, "max_position_embeddings": 131072,
-    "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+    "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 262144,
     "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000, "tie_word_embeddings": False,
 }
 INTERNLM2_5_7B_AS_LLAMA = {
