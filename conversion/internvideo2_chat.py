@@ -2,6 +2,7 @@
 """InternVideo2-Chat (8B, 8B-HD): original `config.json` -> `VideoChatConfig`, original weights -> our model."""
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def lora_scaling(original_config: dict) -> float | None:
 
 def is_hd(original_config: dict) -> bool:
     """The HD and non-HD hub repos share `config.json`; the fixtures name the variant explicitly."""
-    return "HD" in str(original_config.get("variant", "")) or "hd" in str(original_config.get("_name_or_path", "")).lower()
+    names = f"{original_config.get('variant', '')} {original_config.get('_name_or_path', '')}".lower().replace("non-hd", "")
+    return re.search(r"(?<![a-z0-9])hd(?![a-z0-9])", names) is not None
 
 
 def config_from_original(original_config: dict, lm_config: dict | None = None, preset: str | None = None) -> VideoChatConfig:

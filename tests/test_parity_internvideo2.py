@@ -36,6 +36,12 @@ def test_parity_passes_on_fixture(name):
             assert tensors[f"{case}.{suffix}"] <= 1e-5
         assert f"{case}.logits" in tensors and f"{case}.generated_ids" in tensors
     assert tensors["default.vision_encoder_out"] <= 1e-5 and tensors["default.vision_layernorm_out"] <= 1e-5
+    # preprocessing from the raw frames and recorded prompts (0.0 = equal)
+    for key in ("preprocessing.frame_indices", "preprocessing.pixel_values", "default.preprocessing.prompt",
+                "default.preprocessing.input_ids", "instr.preprocessing.prompt", "instr.preprocessing.input_ids"):
+        assert tensors[key] == 0.0, key
+    if name == "tiny_hd":
+        assert tensors["instr.preprocessing.qformer_input_ids"] == 0.0
 
 
 @pytest.mark.heavy

@@ -72,6 +72,10 @@ def test_parity_passes_on_fixture(name):
     compared = report["tensors"]
     assert any(key.endswith(".logits") for key in compared) and any(key.endswith(".vision_encoder_out") for key in compared)
     assert all(value <= 1e-5 for key, value in compared.items() if not key.endswith(".logits")), compared
+    # the checker also re-derives the preprocessing from the raw frames and recorded prompts
+    for key in ("preprocessing.frame_indices", "preprocessing.pixel_values", "preprocessing.image_pixel_values",
+                "chat.preprocessing.input_ids", "image.preprocessing.input_ids"):
+        assert compared[key] == 0.0, key
 
 
 # ------------------------------------------------------------------------------------- full-size key maps (meta)

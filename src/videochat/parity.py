@@ -151,6 +151,18 @@ def compare(ours: torch.Tensor, reference: torch.Tensor) -> float:
     return (ours.detach().float().reshape(-1) - reference.float().reshape(-1)).abs().max().item() if ours.numel() else 0.0
 
 
+def _record_check(name: str, value: float | bool, tensors: dict, failures: list) -> None:
+    """Booleans (equal ids, strings, indices) are reported as 0.0 / 1.0, numbers as max abs diffs."""
+    if isinstance(value, bool):
+        tensors[name] = 0.0 if value else 1.0
+        if not value:
+            failures.append(f"{name}: mismatch")
+    else:
+        tensors[name] = float(value)
+        if not value <= ABS_TOLERANCE:
+            failures.append(f"{name}: max abs diff {value:.3g}")
+
+
 def run_fixture(fixture_dir: str | Path) -> dict:
     """Check one fixture folder; returns the JSON-able report."""
     bundle = load_fixture(fixture_dir)
@@ -176,15 +188,11 @@ def run_fixture(fixture_dir: str | Path) -> dict:
                     f"{case.generated_ids.reshape(-1).tolist()}"
                 )
         for check_name, check in case.extra_checks.items():
-            value = check()
-            if isinstance(value, bool):
-                tensors[check_name] = 0.0 if value else 1.0
-                if not value:
-                    failures.append(f"{check_name}: mismatch")
-            else:
-                tensors[check_name] = float(value)
-                if not value <= ABS_TOLERANCE:
-                    failures.append(f"{check_name}: max abs diff {value:.3g}")
+            _record_check(check_name, check(), tensors, failures)
+    from conversion.fixture_preprocessing import preprocessing_checks
+
+    for check_name, check in preprocessing_checks(Path(fixture_dir), bundle.family).items():
+        _record_check(check_name, check(), tensors, failures)
     return {
         "fixture": str(fixture_dir),
         "family": bundle.family,
