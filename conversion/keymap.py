@@ -48,34 +48,76 @@ def _squeeze_leading(tensors: list[torch.Tensor], num_targets: int) -> list[torc
     return [tensors[0].reshape(tensors[0].shape[-1])]
 
 
-TRANSFORMS: dict[str, Callable[[list[torch.Tensor], int], list[torch.Tensor]]] = {
+def _grouped_qkv_sizes(rows: int, num_heads: int, num_key_value_heads: int) -> tuple[int, int]:
+    """`(head_dim, heads per KV group)` of a grouped `wqkv` with `rows` output rows."""
+    if num_heads % num_key_value_heads:
+        raise ValueError(f"num_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})")
+    group = num_heads // num_key_value_heads
+    if rows % (num_key_value_heads * (group + 2)):
+        raise ValueError(
+            f"a grouped wqkv with {rows} rows cannot hold {num_heads} query heads and {num_key_value_heads} KV heads"
+        )
+    return rows // (num_key_value_heads * (group + 2)), group
+
+
+def _split_grouped_qkv(
+    tensors: list[torch.Tensor], num_targets: int, num_heads: int, num_key_value_heads: int
+) -> list[torch.Tensor]:
+    """InternLM2 `wqkv` -> q, k, v. Rows are grouped per KV head: `[q (group heads), k, v]`, `head_dim` rows each."""
+    tensor = tensors[0]
+    head_dim, group = _grouped_qkv_sizes(tensor.shape[0], num_heads, num_key_value_heads)
+    grouped = tensor.reshape(num_key_value_heads, group + 2, head_dim, *tensor.shape[1:])
+    query = grouped[:, :group].reshape(num_heads * head_dim, *tensor.shape[1:])
+    key = grouped[:, group].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
+    value = grouped[:, group + 1].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
+    return [query.contiguous(), key.contiguous(), value.contiguous()]
+
+
+def _split_grouped_qkv_shapes(
+    shape: tuple[int, ...], num_targets: int, num_heads: int, num_key_value_heads: int
+) -> list[tuple[int, ...]]:
+    head_dim, _ = _grouped_qkv_sizes(shape[0], num_heads, num_key_value_heads)
+    rest = tuple(shape[1:])
+    return [(num_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest)]
+
+
+# name -> fn(tensors, num_targets, **transform_args) returning one tensor per target
+TRANSFORMS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "copy": _copy,
     "split_dim0": _split_dim0,
     "inflate_patch_2d_to_3d": _inflate_patch_2d_to_3d,
     "squeeze_leading": _squeeze_leading,
+    "split_grouped_qkv": _split_grouped_qkv,
+}
+
+# name -> fn(source shape, num_targets, **transform_args) returning the target shapes, without tensors
+TRANSFORM_SHAPES: dict[str, Callable[..., list[tuple[int, ...]]]] = {
+    "copy": lambda shape, num_targets: [tuple(shape)],
+    "split_dim0": lambda shape, num_targets: [(shape[0] // num_targets, *shape[1:])] * num_targets,
+    "inflate_patch_2d_to_3d": lambda shape, num_targets: [
+        (shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)
+    ],
+    "squeeze_leading": lambda shape, num_targets: [(shape[-1],)],
+    "split_grouped_qkv": _split_grouped_qkv_shapes,
 }
 
 
-def transform_shapes(transform: str, shape: tuple[int, ...], num_targets: int) -> list[tuple[int, ...]]:
+def transform_shapes(transform: str, shape: tuple[int, ...], num_targets: int, **transform_args) -> list[tuple[int, ...]]:
     """Target shapes of a transform, computed without tensors (for meta-device manifest checks)."""
-    if transform == "copy":
-        return [tuple(shape)]
-    if transform == "split_dim0":
-        return [(shape[0] // num_targets, *shape[1:])] * num_targets
-    if transform == "inflate_patch_2d_to_3d":
-        return [(shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)]
-    if transform == "squeeze_leading":
-        return [(shape[-1],)]
-    raise KeyError(f"unknown transform {transform!r}")
+    if transform not in TRANSFORM_SHAPES:
+        raise KeyError(f"unknown transform {transform!r}")
+    return TRANSFORM_SHAPES[transform](tuple(shape), num_targets, **transform_args)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style)."""
+    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style).
+    `transform_args` (`(name, value)` pairs) are passed to the transform, e.g. head counts for `split_grouped_qkv`."""
 
     pattern: str
     targets: tuple[str, ...]
     transform: str = "copy"
+    transform_args: tuple[tuple[str, object], ...] = ()
 
     def match(self, key: str) -> re.Match | None:
         return re.fullmatch(self.pattern, key)
@@ -98,6 +140,7 @@ class Operation:
     transform: str = "copy"
     lora_a: str | None = None
     lora_b: str | None = None
+    transform_args: tuple[tuple[str, object], ...] = ()
 
     @property
     def source_keys(self) -> tuple[str, ...]:
@@ -129,10 +172,14 @@ class KeyMap:
         return None
 
     def map_key(self, key: str) -> tuple[tuple[str, ...], str] | None:
+        matched = self._match_rule(key)
+        return None if matched is None else (matched[1], matched[0].transform)
+
+    def _match_rule(self, key: str) -> tuple[Rule, tuple[str, ...]] | None:
         for rule in self.rules:
             found = rule.match(key)
             if found:
-                return tuple(found.expand(target) for target in rule.targets), rule.transform
+                return rule, tuple(found.expand(target) for target in rule.targets)
         return None
 
     def plan(self, source_keys: Iterable[str]) -> ConversionPlan:
@@ -151,17 +198,17 @@ class KeyMap:
             if reason is not None:
                 dropped[key] = reason
                 continue
-            mapped = self.map_key(key)
-            if mapped is None:
+            matched = self._match_rule(key)
+            if matched is None:
                 unknown.append(key)
                 continue
-            targets, transform = mapped
+            rule, targets = matched
             lora = lora_pairs.get(key.removesuffix(".weight"), {}) if key.endswith(".weight") else {}
             if lora and set(lora) != {"A", "B"}:
                 raise ValueError(f"incomplete LoRA pair for {key}: found only lora_{''.join(lora)}")
             if lora:
                 claimed_lora.update(lora.values())
-            operations.append(Operation(targets, key, transform, lora.get("A"), lora.get("B")))
+            operations.append(Operation(targets, key, rule.transform, lora.get("A"), lora.get("B"), rule.transform_args))
         orphan_lora = [key for pair in lora_pairs.values() for key in pair.values() if key not in claimed_lora]
         unknown.extend(key for key in orphan_lora if self.drop_reason(key) is None)
         dropped.update({key: self.drop_reason(key) for key in orphan_lora if self.drop_reason(key) is not None})
@@ -194,7 +241,7 @@ def run_operation(op: Operation, read: Callable[[str], torch.Tensor], lora_scali
         if lora_scaling is None:
             raise ValueError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / r) was given")
         tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling)
-    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets))
+    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets), **dict(op.transform_args))
     return dict(zip(op.targets, outputs))
 
 
@@ -214,7 +261,8 @@ def convert_shapes(key_map: KeyMap, shapes: Mapping[str, tuple[int, ...]]) -> di
     plan = key_map.plan(shapes.keys())
     result: dict[str, tuple[int, ...]] = {}
     for op in plan.operations:
-        for target, shape in zip(op.targets, transform_shapes(op.transform, tuple(shapes[op.source]), len(op.targets))):
+        target_shapes = transform_shapes(op.transform, tuple(shapes[op.source]), len(op.targets), **dict(op.transform_args))
+        for target, shape in zip(op.targets, target_shapes):
             result[target] = shape
     return result
 
@@ -225,9 +273,12 @@ __all__ = [
     "KeyMap",
     "Operation",
     "Rule",
+    "TRANSFORMS",
+    "TRANSFORM_SHAPES",
     "UnknownKeysError",
     "convert_shapes",
     "convert_state_dict",
     "merge_lora",
     "run_operation",
+    "transform_shapes",
 ]

@@ -297,9 +297,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
         else:
             mask = input_ids == token_id
         num_tokens = int(mask.sum())
-        num_feature_rows = features.shape[0] * features.shape[1] if features.ndim == 3 else features.shape[0]
-        if features.ndim == 3:
-            num_feature_rows = get_num_visual_tokens(features.shape[0], features.shape[1])
+        # (clips, queries, hidden) from the encoder, or already flattened (positions, hidden)
+        num_feature_rows = get_num_visual_tokens(*features.shape[:2]) if features.ndim == 3 else features.shape[0]
         if num_tokens != num_feature_rows:
             raise ValueError(
                 f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "
