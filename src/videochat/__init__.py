@@ -13,6 +13,7 @@ from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatMode
 from .presets import PRESETS, get_preset_config, preset_names
 from .processing_videochat import VideoChatProcessor, build_fixture_processor, get_num_visual_tokens, register_processor
 from .tokenization_videochat import VideoChatTokenizer, register_tokenizer
+from .training import VideoChatDataCollator, build_training_example
 from .video_processing_videochat import VideoChatVideoMetadata, format_time_message, load_video, sample_frame_indices
 
 
@@ -46,6 +47,7 @@ _register_auto_classes()
 __all__ = [
     "PRESETS",
     "VideoChatConfig",
+    "VideoChatDataCollator",
     "VideoChatForConditionalGeneration",
     "VideoChatImageProcessor",
     "VideoChatModel",
@@ -55,6 +57,7 @@ __all__ = [
     "VideoChatTokenizer",
     "VideoChatVideoMetadata",
     "VideoChatVisionConfig",
+    "build_training_example",
     "format_time_message",
     "get_num_visual_tokens",
     "get_preset_config",

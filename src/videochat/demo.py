@@ -13,6 +13,7 @@ The weights are random, so the answer is gibberish: the demo shows the machinery
 import argparse
 import json
 import shutil
+import string
 import sys
 import tempfile
 import time
@@ -40,7 +41,10 @@ def train_llm_tokenizer(folder: Path, vocab_size: int = 300) -> None:
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"])
+    # Every printable ASCII character is in the vocabulary: an unknown character would become `<unk>` (id 0), the
+    # visual placeholder id, and make the prompt's placeholder count wrong.
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
+                                  initial_alphabet=sorted(set(string.printable) - set(string.whitespace) | {"▁"}))
     tokenizer.train_from_iterator(DEMO_CORPUS, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
