@@ -18,7 +18,6 @@ a temporary folder next to OUTPUT that is renamed into place only when complete;
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import re

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from PIL import Image
 from safetensors.torch import load_file

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from videochat.image_processing_videochat import tile_hd_frames
 from videochat.modeling_videochat import VideoChatForConditionalGeneration
 from videochat.parity import FixtureBundle, FixtureCase
 
@@ -30,22 +30,9 @@ RECORDED_OUTPUTS = {
 }
 
 
-def hd_clips(frames: torch.Tensor, tile_size: int = 224, add_global_view: bool = True) -> torch.Tensor:
-    """
-    What `VideoChat2_it_hd_mistral.encode_img` does with one sample: normalised frames `(T, 3, rows * 224, cols * 224)`
-    -> clips `(rows * cols [+ 1], T, 3, 224, 224)`: the tiles in row-major order, then the global view = the whole
-    frame resized to 224x224 with bicubic `F.interpolate` (`align_corners=False`, no antialias).
-    """
-    num_frames, channels, height, width = frames.shape
-    if height % tile_size or width % tile_size:
-        raise ValueError(f"HD frames of {height}x{width} pixels are not a grid of {tile_size}x{tile_size} tiles")
-    rows, cols = height // tile_size, width // tile_size
-    tiles = frames.reshape(num_frames, channels, rows, tile_size, cols, tile_size)
-    tiles = tiles.permute(2, 4, 0, 1, 3, 5).reshape(rows * cols, num_frames, channels, tile_size, tile_size)
-    if not add_global_view:
-        return tiles
-    global_view = F.interpolate(frames, size=(tile_size, tile_size), mode="bicubic", align_corners=False)
-    return torch.cat([tiles, global_view.unsqueeze(0)], dim=0)
+# `VideoChat2_it_hd_mistral.encode_img` splits each normalised sample `(T, 3, rows*224, cols*224)` into row-major tiles
+# plus a bicubic global view inside the model; our processor does exactly this up front.
+hd_clips = tile_hd_frames
 
 
 def recorded_clips(pixel_values: torch.Tensor, is_hd: bool) -> torch.Tensor:

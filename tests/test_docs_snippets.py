@@ -2,7 +2,6 @@
 public class of `videochat` has an `[[autodoc]]` entry."""
 
 import inspect
-import os
 import re
 import shutil
 from pathlib import Path

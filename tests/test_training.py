@@ -1,7 +1,6 @@
 """Fine-tuning surface: answer-only labels, the batching collator, PEFT LoRA with `Trainer`, gradient checkpointing."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch

@@ -8,7 +8,7 @@ config and the key map is built per config. `w1`/`w3`/`w2` are the gate/up/down 
 
 import re
 
-from ..keymap import Drop, KeyMap, Rule
+from ..keymap import KeyMap, Rule
 from .common import rotary_drops
 from .internvideo2_chat import INTERNVIDEO2_CHAT_KEY_MAP
 

@@ -11,7 +11,7 @@ from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, Vi
 from .image_processing_videochat import VideoChatImageProcessor
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
 from .presets import PRESETS, get_preset_config, preset_names
-from .processing_videochat import VideoChatProcessor, build_fixture_processor, get_num_visual_tokens, register_processor
+from .processing_videochat import VideoChatProcessor, get_num_visual_tokens, register_processor
 from .tokenization_videochat import VideoChatTokenizer, register_tokenizer
 from .training import VideoChatDataCollator, build_training_example
 from .video_processing_videochat import VideoChatVideoMetadata, format_time_message, load_video, sample_frame_indices

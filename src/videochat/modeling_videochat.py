@@ -11,7 +11,6 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ModelOutput
 from transformers.models.instructblip.modeling_instructblip import (
     InstructBlipQFormerEmbeddings,
-    InstructBlipQFormerLayer,
     InstructBlipQFormerModel,
 )
 
