@@ -10,8 +10,9 @@ folder and times, per file:
 * `(b) decord auto threads`: the same with decord `num_threads=0`;
 * `(c) transformers load_video(backend="pyav")` with the same indices, then the same HD transform.
 
-All four must produce bit-identical decoded frames and pixel tensors (asserted). Prints the median time of
-`--repeats` runs and the ratios reference / ours.
+All four must produce bit-identical decoded frames and pixel tensors (asserted). After one untimed warm-up call
+each, the candidates are timed in interleaved rounds; prints the median time of `--repeats` rounds and the ratios
+reference / ours.
 
     python bench/bench_preprocess.py [--quick] [--repeats 5]
 """
@@ -107,13 +108,20 @@ def ours_load_video(path: str, processor: VideoChatImageProcessor, num_segments:
     return frames, processor.preprocess_video_frames(frames)
 
 
-def median_time(function, repeats: int):
-    times, result = [], None
+def median_times(candidates: dict, repeats: int) -> dict:
+    """
+    One untimed warm-up call per candidate (imports, first-call allocations; its output is what gets compared),
+    then `repeats` rounds that call every candidate once, so that a change in machine load hits all of them alike.
+    Returns {label: (median seconds, output)}.
+    """
+    outputs = {label: function() for label, function in candidates.items()}
+    times = {label: [] for label in candidates}
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for label, function in candidates.items():
+            start = time.perf_counter()
+            function()
+            times[label].append(time.perf_counter() - start)
+    return {label: (statistics.median(times[label]), outputs[label]) for label in candidates}
 
 
 def main() -> None:
@@ -142,7 +150,7 @@ def main() -> None:
                 "(b) decord auto threads": lambda: card_load_video(path, num_threads=0),
                 "(c) transformers load_video pyav": lambda: transformers_load_video(path),
             }
-            results = {label: median_time(function, args.repeats) for label, function in candidates.items()}
+            results = median_times(candidates, args.repeats)
             ours_time, (ours_frames, ours_pixels) = results["ours (PyAV, videochat)"]
             for label, (seconds_taken, (frames, pixels)) in results.items():
                 assert np.array_equal(frames, ours_frames), f"{label}: decoded frames differ from ours"

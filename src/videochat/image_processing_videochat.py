@@ -78,14 +78,25 @@ def find_closest_hd_grid(height: int, width: int, hd_num: int, image_size: int =
 
 
 def _bicubic(frames: torch.Tensor, size: tuple[int, int], antialias: bool = False) -> torch.Tensor:
-    return F.interpolate(frames, size=size, mode="bicubic", align_corners=False, antialias=antialias)
+    """
+    Bicubic `F.interpolate` of `[T, C, H, W]` frames. uint8 frames are converted to float32 one frame at a time:
+    the values are those of converting the whole video first, without its full-resolution float copy (which costs
+    more memory traffic than the resize itself).
+    """
+    if frames.dtype != torch.uint8:
+        return F.interpolate(frames, size=size, mode="bicubic", align_corners=False, antialias=antialias)
+    resized = torch.empty((frames.shape[0], frames.shape[1], *size), dtype=torch.float32, device=frames.device)
+    for index, frame in enumerate(frames):
+        resized[index] = _bicubic(frame.unsqueeze(0).float(), size, antialias)[0]
+    return resized
 
 
 def hd_resize_no_padding(
     frames: torch.Tensor, image_size: int = 224, hd_num: int = 6, fix_ratio: Sequence[int] | None = (2, 1)
 ) -> torch.Tensor:
     """
-    `HD_transform_no_padding`: resize 0..255 float frames `[T, 3, H, W]` to `(224 * rows, 224 * cols)`.
+    `HD_transform_no_padding`: resize 0..255 frames `[T, 3, H, W]` (float, or uint8 taken as float) to
+    `(224 * rows, 224 * cols)`.
 
     With `fix_ratio=(cols, rows)` (InternVideo2-Chat-8B-HD default `(2, 1)`) the grid is fixed whatever the aspect
     ratio; with `fix_ratio=None` the closest grid with at most `hd_num` tiles is chosen.
@@ -128,7 +139,7 @@ def normalize_frames(frames: torch.Tensor, mean: Sequence[float], std: Sequence[
     frames = frames.float().div(255.0)
     mean = torch.as_tensor(mean, dtype=frames.dtype).view(-1, 1, 1)
     std = torch.as_tensor(std, dtype=frames.dtype).view(-1, 1, 1)
-    return frames.sub(mean).div(std)
+    return frames.sub_(mean).div_(std)
 
 
 def tile_hd_frames(frames: torch.Tensor, image_size: int = 224, add_global_view: bool = True) -> torch.Tensor:
@@ -141,12 +152,12 @@ def tile_hd_frames(frames: torch.Tensor, image_size: int = 224, add_global_view:
     if height % image_size or width % image_size:
         raise ValueError(f"HD frames of size {height}x{width} are not a grid of {image_size}x{image_size} tiles.")
     rows, cols = height // image_size, width // image_size
-    tiles = frames.reshape(num_frames, channels, rows, image_size, cols, image_size)
-    tiles = tiles.permute(2, 4, 0, 1, 3, 5).reshape(rows * cols, num_frames, channels, image_size, image_size)
-    if not add_global_view:
-        return tiles.contiguous()
-    global_view = _bicubic(frames, (image_size, image_size))
-    return torch.cat([tiles, global_view.unsqueeze(0)], dim=0)
+    clips = frames.new_empty((rows * cols + int(add_global_view), num_frames, channels, image_size, image_size))
+    tiles = frames.reshape(num_frames, channels, rows, image_size, cols, image_size).permute(2, 4, 0, 1, 3, 5)
+    clips[: rows * cols].view(rows, cols, num_frames, channels, image_size, image_size).copy_(tiles)
+    if add_global_view:
+        clips[-1] = _bicubic(frames, (image_size, image_size))
+    return clips
 
 
 def hd_preprocess_frames(
@@ -160,7 +171,8 @@ def hd_preprocess_frames(
     add_global_view: bool = True,
 ) -> torch.Tensor:
     """uint8/float frames `[T, 3, H, W]` (0..255) -> HD clips `[num_clips, T, 3, 224, 224]`."""
-    frames = frames.float()
+    if frames.dtype != torch.uint8:
+        frames = frames.float()
     if padding:
         resized = hd_resize_padding(frames, image_size=image_size, hd_num=hd_num)
     else:

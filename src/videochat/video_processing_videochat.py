@@ -11,14 +11,16 @@ Two layers:
   the same numbering decord's `VideoReader` uses, so both backends return identical frames.
 
 The PyAV decoder reads the packet index once (demuxing only, no decoding), groups the wanted frames by the
-key frame they depend on, seeks to each group's key frame and stops decoding after the group's last wanted
-frame. Groups are decoded concurrently on separate containers (PyAV releases the GIL while decoding), and
-disposable (non-reference) pictures that are not wanted are skipped by the decoder.
+key frame they depend on, seeks to each group's key frame, stops feeding packets once the group's last wanted
+picture has been sent and drains the decoder. Groups are decoded concurrently, longest first, one container per
+thread (PyAV releases the GIL while decoding); disposable (non-reference) pictures that are not wanted are
+skipped by the decoder, and only wanted frames are converted to RGB.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -280,7 +282,7 @@ class _PacketIndex:
     disposable_pts: frozenset
 
 
-def _is_disposable_h264_packet(data: bytes) -> bool:
+def _is_disposable_h264_packet(data: memoryview) -> bool:
     """True when every NAL unit of a length-prefixed (avcC) H.264 access unit has nal_ref_idc == 0."""
     offset, found_slice = 0, False
     size = len(data)
@@ -313,7 +315,7 @@ def _read_packet_index(container, stream) -> _PacketIndex:
         frame_pts.append(packet.pts)
         if packet.is_keyframe:
             keyframe_pts.append(packet.pts)
-        elif check_disposable and _is_disposable_h264_packet(bytes(packet)):
+        elif check_disposable and _is_disposable_h264_packet(memoryview(packet)):
             disposable.add(packet.pts)
     return _PacketIndex(
         frame_pts=np.sort(np.asarray(frame_pts, dtype=np.int64)),
@@ -354,40 +356,125 @@ def _frame_to_rgb(frame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def _decode_group(path: str, stream_index: int, seek_pts: int, wanted: list[int], disposable: frozenset,
-                  first_pts: int, codec_threads: int) -> dict[int, np.ndarray]:
+def _set_codec_threads(stream, codec_threads: int, frame_threads: bool) -> None:
+    if codec_threads > 1:
+        stream.thread_type = "AUTO" if frame_threads else "SLICE"
+        stream.thread_count = codec_threads
+    else:
+        stream.thread_type = "NONE"
+        stream.thread_count = 1
+
+
+def _decode_group(container, stream, seek_pts: int | None, wanted: list[int], disposable: frozenset,
+                  skip_disposable: bool) -> dict[int, np.ndarray]:
+    """
+    Decode the frames `wanted` (sorted time stamps) that depend on the key frame at `seek_pts` (`None`: decode
+    from where the freshly opened `container` starts).
+
+    Packets are fed in decoding order until the last wanted picture has been sent; the decoder is then drained
+    instead of being fed the pictures that follow (they would only be decoded to release the wanted ones from the
+    reordering buffer). With `skip_disposable`, pictures nothing refers to are skipped unless wanted. Only the
+    wanted frames are converted to RGB.
+    """
+    wanted_set = set(wanted)
+    not_sent = set(wanted)
+    found: dict[int, np.ndarray] = {}
+
+    def collect(frames) -> None:
+        for frame in frames:
+            pts = frame.pts
+            if pts is None:
+                continue
+            if not found and pts > wanted[0]:
+                raise _SeekMissed()
+            if pts in wanted_set and pts not in found:
+                found[pts] = _frame_to_rgb(frame)
+
+    if seek_pts is not None:
+        # Seeking also flushes the decoder, so a container can serve several groups.
+        container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+    codec = stream.codec_context
+    skipping = False
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        if skip_disposable:
+            skip = packet.pts in disposable and packet.pts not in wanted_set
+            if skip != skipping:
+                codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
+        collect(codec.decode(packet))
+        not_sent.discard(packet.pts)
+        if not not_sent:
+            break
+    if skipping:
+        codec.skip_frame = "DEFAULT"
+    collect(codec.decode(None))
+    return found
+
+
+def _decode_groups(
+    path: str, stream_index: int, groups: list[tuple[int, list[int]]], index: _PacketIndex, workers: int
+) -> dict[int, np.ndarray]:
+    """
+    Decode every group with `min(workers, len(groups))` threads (PyAV releases the GIL while decoding). Each thread
+    opens the file once and takes the longest group left until none is left.
+
+    One group: its decoder pipelines whole pictures over every core (frame threads, every picture decoded).
+    Several: each decoder also gets slice threads (at least two, so that pictures cut into slices keep the cores
+    busy while the last, unevenly sized groups finish) and skips the disposable pictures that are not wanted
+    (exact with slice threads).
+    """
     import av
 
-    wanted_set = set(wanted)
-    last_wanted = wanted[-1]
+    first_pts = int(index.frame_pts[0])
+    frame_threads = len(groups) == 1 and workers > 1
+    codec_threads = workers if frame_threads else min(workers, max(2, -(-workers // len(groups))))
+    pending = sorted(groups, key=lambda group: _group_cost(index, *group), reverse=True)
+    lock = threading.Lock()
     found: dict[int, np.ndarray] = {}
-    with av.open(path) as container:
-        stream = container.streams[stream_index]
-        if codec_threads != 1:
-            stream.thread_type = "AUTO"
-            stream.thread_count = codec_threads
-        if seek_pts > first_pts:
-            container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
-        codec = stream.codec_context
-        skipping = None
-        for packet in container.demux(stream):
-            if packet.size and disposable and codec_threads == 1:
-                # Pictures nothing refers to are only needed when they are wanted themselves.
-                skip = packet.pts in disposable and packet.pts not in wanted_set
-                if skip != skipping:
-                    codec.skip_frame = "NONREF" if skip else "DEFAULT"
-                    skipping = skip
-            for frame in packet.decode():
-                pts = frame.pts
-                if pts is None:
-                    continue
-                if not found and pts > wanted[0]:
-                    raise _SeekMissed()
-                if pts in wanted_set:
-                    found[pts] = _frame_to_rgb(frame)
-                if pts >= last_wanted:
-                    return found
-        return found
+
+    def work() -> None:
+        with av.open(path) as container:
+            stream = container.streams[stream_index]
+            _set_codec_threads(stream, codec_threads, frame_threads)
+            fresh = True
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    seek_pts, wanted = pending.pop(0)
+                try:
+                    result = _decode_group(
+                        container,
+                        stream,
+                        None if fresh and seek_pts <= first_pts else seek_pts,
+                        wanted,
+                        index.disposable_pts,
+                        skip_disposable=not frame_threads,
+                    )
+                except BaseException:
+                    with lock:
+                        pending.clear()
+                    raise
+                fresh = False
+                with lock:
+                    found.update(result)
+
+    num_threads = min(workers, len(groups))
+    if num_threads == 1:
+        work()
+    else:
+        with ThreadPoolExecutor(max_workers=num_threads) as pool:
+            for future in [pool.submit(work) for _ in range(num_threads)]:
+                future.result()
+    return found
+
+
+def _group_cost(index: _PacketIndex, seek_pts: int, wanted: list[int]) -> int:
+    """Pictures from a group's key frame to its last wanted frame: a proxy for its decoding time."""
+    start, stop = np.searchsorted(index.frame_pts, [seek_pts, wanted[-1]], side="left")
+    return int(stop - start + 1)
 
 
 def _decode_sequential(path: str, stream_index: int, indices: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
@@ -465,17 +552,7 @@ def _load_with_pyav(path: str, sample_indices, num_threads: int):
         if index is None:
             raise _SeekMissed()
         wanted = sorted({int(index.frame_pts[i]) for i in indices})
-        groups = _plan_groups(index, wanted)
-        first_pts = int(index.frame_pts[0])
-        # One group: let the codec use the threads; several: one single-threaded decoder per group.
-        codec_threads = workers if len(groups) == 1 else 1
-        jobs = [(path, stream_index, seek, group, index.disposable_pts, first_pts, codec_threads) for seek, group in groups]
-        if len(jobs) == 1 or workers == 1:
-            results = [_decode_group(*job) for job in jobs]
-        else:
-            with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                results = list(pool.map(lambda job: _decode_group(*job), jobs))
-        by_pts = {pts: frame for result in results for pts, frame in result.items()}
+        by_pts = _decode_groups(path, stream_index, _plan_groups(index, wanted), index, workers)
         missing = [pts for pts in wanted if pts not in by_pts]
         if missing:
             raise ValueError(
