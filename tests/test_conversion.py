@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 
 from conversion.checkpoint_io import UnsafeCheckpointError
 from conversion.convert import compare_with_model, convert, main, upload_to_hub, verify_against_fixture
-from conversion.keymap import UnknownKeysError, convert_shapes, convert_state_dict
+from conversion.keymap import UnknownKeysError, convert_shapes
+from conversion.fixture_internlm2 import build_converted_llm, converted_llm_config
 from conversion.layouts import INTERNVIDEO2_CHAT_KEY_MAP
 from conversion.layouts.internlm2 import internlm2_key_map, llama_text_config_from_internlm2
 
@@ -166,21 +167,16 @@ def test_full_size_manifest_maps_exactly_onto_our_preset():
 
 
 def _internlm2_model(transform_override=None):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from dataclasses import replace
 
     folder = shared_path("fixtures", "internlm2", "tiny")
-    text = llama_text_config_from_internlm2(json.loads((folder / "original" / "config.json").read_text()))
-    config = LlamaConfig(**{k: v for k, v in text.items() if k != "model_type"})
-    key_map = internlm2_key_map(config.num_attention_heads, config.num_key_value_heads)
+    config = converted_llm_config(folder)
+    key_map = None
     if transform_override:
-        from dataclasses import replace
-
+        key_map = internlm2_key_map(config.num_attention_heads, config.num_key_value_heads)
         key_map = replace(key_map, rules=tuple(replace(r, transform=transform_override, transform_args=())
                                                if r.transform == "split_grouped_qkv" else r for r in key_map.rules))
-    state_dict, _ = convert_state_dict(key_map, load_file(folder / "original" / "model.safetensors"))
-    model, info = LlamaForCausalLM.from_pretrained(None, config=config, state_dict=state_dict, output_loading_info=True)
-    assert not any(info.values()), info
-    return model.eval(), config
+    return build_converted_llm(folder, key_map), config
 
 
 def test_internlm2_config_carries_dynamic_rope_scaling():
@@ -204,6 +200,14 @@ def test_internlm2_as_llama_reproduces_original_outputs(case):
     fresh, _ = _internlm2_model()  # the original's dynamic NTK is stateful: every reference used a fresh model
     generated = fresh.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=8, pad_token_id=2, eos_token_id=2)
     assert torch.equal(generated, expected[f"{case}.gen_ids"])
+
+
+def test_parity_checker_covers_internlm2_folders():
+    from videochat.parity import run_fixture
+
+    report = run_fixture(shared_path("fixtures", "internlm2", "tiny"))
+    assert report["ok"] and report["greedy_equal"], report["failures"]
+    assert {f"{case}.{kind}" for case in ("short", "long", "cross", "batch") for kind in ("logits", "gen_ids", "gen_scores")} <= set(report["tensors"])
 
 
 def test_internlm2_naive_qkv_split_does_not_match():

@@ -30,7 +30,7 @@ FIXTURE_ADAPTERS = {
     "internvideo2_chat": "conversion.fixture_internvideo2_chat",
     "videochat2": "conversion.fixture_videochat2",
     "videochat_v1": "conversion.fixture_videochat2",
-}
+}  # InternLM2 LLM-only folders: `conversion.fixture_internlm2.run_fixture`
 
 
 @dataclass
@@ -55,6 +55,9 @@ class FixtureBundle:
 
 def detect_family(fixture_dir: Path) -> str:
     """Family of a fixture folder, from its original config."""
+    llm_config = fixture_dir / "original" / "config.json"
+    if llm_config.is_file() and "internlm2" in llm_config.read_text().lower():
+        return "internlm2"
     config_path = fixture_dir / "original_config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{fixture_dir} is not a fixture folder: original_config.json is missing")
@@ -165,6 +168,8 @@ def _record_check(name: str, value: float | bool, tensors: dict, failures: list)
 
 def run_fixture(fixture_dir: str | Path) -> dict:
     """Check one fixture folder; returns the JSON-able report."""
+    if detect_family(Path(fixture_dir)) == "internlm2":
+        return _run_llm_fixture(Path(fixture_dir))
     bundle = load_fixture(fixture_dir)
     model = bundle.model.eval()
     tensors: dict[str, float] = {}
@@ -202,6 +207,15 @@ def run_fixture(fixture_dir: str | Path) -> dict:
         "failures": failures,
         "notes": bundle.notes,
     }
+
+
+def _run_llm_fixture(fixture_dir: Path) -> dict:
+    """InternLM2 folders hold only an LLM (written as an in-tree Llama by our conversion)."""
+    from conversion.fixture_internlm2 import run_fixture as run_internlm2_fixture
+
+    tensors, failures, greedy_equal = run_internlm2_fixture(fixture_dir, tolerance_for)
+    return {"fixture": str(fixture_dir), "family": "internlm2", "tensors": tensors, "greedy_equal": greedy_equal,
+            "ok": not failures, "failures": failures, "notes": []}
 
 
 def _print_report(report: dict) -> None:
