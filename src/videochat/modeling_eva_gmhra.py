@@ -122,9 +122,6 @@ class EvaGmhraVisionModel(VideoChatVisionPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.embeddings.patch_embeddings
-
     @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range

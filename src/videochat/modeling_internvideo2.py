@@ -4,15 +4,10 @@
 import torch
 from torch import nn
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.internvl.modeling_internvl import InternVLVisionLayer
 
 from .configuration_videochat import VideoChatVisionConfig
-from .modeling_vision_utils import (
-    VideoChatVisionPreTrainedModel,
-    check_video_pixel_values,
-    interpolate_temporal_positions,
-)
+from .modeling_vision_utils import VideoChatVisionPreTrainedModel, interpolate_temporal_positions
 
 
 class InternVideo2PatchEmbeddings(nn.Module):
@@ -74,9 +69,6 @@ class InternVideo2VisionModel(VideoChatVisionPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.embeddings.patch_embeddings
-
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -88,20 +80,6 @@ class InternVideo2VisionModel(VideoChatVisionPreTrainedModel):
         elif isinstance(module, InternVLVisionLayer):
             init.constant_(module.lambda_1, self.config.layer_scale_init_value)
             init.constant_(module.lambda_2, self.config.layer_scale_init_value)
-
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> BaseModelOutput:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, num_frames, height, width)`):
-            Normalised clips. One frame selects the separate image position table.
-        """
-        check_video_pixel_values(pixel_values, self.config)
-        hidden_states = self.embeddings(pixel_values)
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        for layer in self.layers:
-            hidden_states = layer(hidden_states)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
 
 
 __all__ = ["InternVideo2VisionModel"]

@@ -7,16 +7,11 @@ from functools import lru_cache
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.videomae.modeling_videomae import VideoMAELayer
 
 from .configuration_videochat import VideoChatVisionConfig
 from .modeling_internvideo2 import InternVideo2PatchEmbeddings
-from .modeling_vision_utils import (
-    VideoChatVisionPreTrainedModel,
-    check_video_pixel_values,
-    interpolate_temporal_positions,
-)
+from .modeling_vision_utils import VideoChatVisionPreTrainedModel, interpolate_temporal_positions
 
 
 # The sinusoid table of the original is always built for 4 frames (`ckpt_num_frame` default) and resampled in time.
@@ -102,23 +97,6 @@ class UMTVisionModel(VideoChatVisionPreTrainedModel):
         self.layers = nn.ModuleList([UMTVisionLayer(config) for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.embeddings.patch_embeddings
-
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> BaseModelOutput:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, num_frames, height, width)`):
-            Normalised clips. One frame selects the separate image position table.
-        """
-        check_video_pixel_values(pixel_values, self.config)
-        hidden_states = self.embeddings(pixel_values)
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        for layer in self.layers:
-            hidden_states = layer(hidden_states)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
 
 
 __all__ = ["UMTVisionLayer", "UMTVisionModel", "sinusoid_position_table", "umt_position_table"]

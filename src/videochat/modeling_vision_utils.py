@@ -11,7 +11,8 @@ from .configuration_videochat import VideoChatVisionConfig
 class VideoChatVisionPreTrainedModel(PreTrainedModel):
     """Base of every video encoder. Encoders take `pixel_values` of shape `(batch, channels, frames, height, width)`
     and return a `BaseModelOutput` whose `last_hidden_state` holds all tokens of each clip (before the
-    `vision_layernorm` that the composite model applies)."""
+    `vision_layernorm` that the composite model applies). The default `forward` runs `self.embeddings` then
+    `self.layers`; encoders with extra stages override it."""
 
     config: VideoChatVisionConfig
     base_model_prefix = "vision_model"
@@ -22,6 +23,23 @@ class VideoChatVisionPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+
+    def get_input_embeddings(self):
+        return self.embeddings.patch_embeddings
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> BaseModelOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, num_frames, height, width)`):
+            Normalised clips. One frame selects the separate image position table.
+        """
+        check_video_pixel_values(pixel_values, self.config)
+        hidden_states = self.embeddings(pixel_values)
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states)
 
 
 def check_video_pixel_values(pixel_values: torch.Tensor, config: VideoChatVisionConfig) -> None:
