@@ -346,3 +346,16 @@ def test_videochat2_and_v1_fixtures_convert_and_reproduce_original_outputs(tmp_p
     result = convert(fixture, tmp_path / "out", verify=True, progress=False)
     assert_parity(result.parity)
     assert (tmp_path / "out" / "generation_config.json").is_file() and (tmp_path / "out" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("wrapping", ["bare", "deepspeed"])
+def test_stage_checkpoint_wrappings_convert_identically(tmp_path, wrapping):
+    """Stage files come as `{"model": sd}` (the fixtures), a bare `sd`, or DeepSpeed's `{"module": sd}`."""
+    fixture = tmp_path / "fixture"
+    shutil.copytree(shared_path("fixtures", "videochat2", "videochat2_it_mistral"), fixture)
+    checkpoint = fixture / "original_checkpoint.pth"
+    state_dict = torch.load(checkpoint, weights_only=True)["model"]
+    checkpoint.chmod(0o644)
+    torch.save(state_dict if wrapping == "bare" else {"module": state_dict, "global_steps": 10}, checkpoint)
+    result = convert(fixture, tmp_path / "out", verify=True, progress=False)
+    assert_parity(result.parity)
