@@ -34,7 +34,7 @@ import torch
 from collections.abc import Mapping
 
 from .checkpoint_io import LazyCheckpoint, checkpoint_files
-from .keymap import ConversionPlan, KeyMap, Operation, TRANSFORMS, transform_shapes
+from .keymap import ConversionPlan, KeyMap, Operation, run_operation, transform_shapes
 from .streaming import (
     SafetensorsReader,
     ShardWriter,
@@ -56,7 +56,6 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.floa
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 # Rows of a LoRA-folded weight computed per step (bounds the float32 working set of `W + s * B @ A`).
-LORA_CHUNK_ELEMENTS = 2**18
 
 _SAMPLING = {"do_sample": True, "top_p": 0.9, "top_k": 0, "temperature": 1.0}
 _GREEDY = {"do_sample": False}
@@ -443,33 +442,9 @@ def plan_conversion(source: ConversionSource, dtype: torch.dtype | None, max_sha
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _fold_lora_in_chunks(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
-    """`W + scaling * B @ A` in float32 (float64 for float64 weights), cast back to the weight dtype. Computed by
-    cache-sized row blocks (`addmm_` into one reused buffer): fast, and the working memory stays small."""
-    compute = torch.float64 if weight.dtype == torch.float64 else torch.float32
-    matrix = weight.reshape(weight.shape[0], -1)
-    merged = torch.empty_like(matrix)
-    lora_a, lora_b = lora_a.to(compute), lora_b.to(compute)
-    rows = max(1, min(matrix.shape[0], LORA_CHUNK_ELEMENTS // max(1, matrix.shape[1])))
-    buffer = torch.empty(rows, matrix.shape[1], dtype=compute)
-    for start in range(0, matrix.shape[0], rows):
-        stop = min(start + rows, matrix.shape[0])
-        block = buffer[: stop - start]
-        block.copy_(matrix[start:stop])
-        block.addmm_(lora_b[start:stop], lora_a, alpha=scaling)
-        merged[start:stop].copy_(block)
-    return merged.reshape(weight.shape)
-
-
 def materialize(op: Operation, checkpoint, lora_scaling: float | None) -> dict[str, torch.Tensor]:
     """Read one operation's source tensor(s) and return our tensors (LoRA folded, transform applied)."""
-    tensor = checkpoint[op.source]
-    if op.lora_a is not None:
-        if lora_scaling is None:
-            raise ConversionError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / lora_r) is known")
-        tensor = _fold_lora_in_chunks(tensor, checkpoint[op.lora_a], checkpoint[op.lora_b], lora_scaling)
-    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets), **dict(op.transform_args))
-    return dict(zip(op.targets, outputs))
+    return run_operation(op, checkpoint.__getitem__, lora_scaling)
 
 
 def _progress_bar(total: int, enabled: bool):
