@@ -1,5 +1,5 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
-"""Benchmark `conversion.convert` on a synthetic InternVideo2-Chat hub snapshot: throughput and peak RSS.
+"""Benchmark `videochat.convert.converter` on a synthetic InternVideo2-Chat hub snapshot: throughput and peak RSS.
 
 The synthetic snapshot has the real 1590-key InternVideo2-Chat key set (shard layout, index, remote-code
 `config.json`, unmerged LoRA, hub dtypes: LLM base weights bf16, everything else fp32). The vision tower and Q-Former
@@ -64,7 +64,7 @@ def choose_dims(manifest: dict, size_bytes: int) -> tuple[int, int, int]:
 
 
 def write_snapshot(folder: Path, size_gb: float) -> dict:
-    from conversion.streaming import ShardWriter, TensorSpec, plan_shards, shard_file_names, write_index
+    from videochat.convert.writer import ShardWriter, TensorSpec, plan_shards, shard_file_names, write_index
 
     manifest = json.loads(MANIFEST.read_text())
     hidden, intermediate, vision_mlp = choose_dims(manifest, int(size_gb * 1e9))
@@ -112,7 +112,7 @@ def rss_bytes() -> int:
 def convert_and_measure(source: Path, output: Path, max_shard_size: str) -> dict:
     """Runs in a fresh interpreter: baseline RSS after imports, then convert, then peak RSS (ru_maxrss)."""
     import videochat  # noqa: F401
-    from conversion.convert import convert
+    from videochat.convert.converter import convert
 
     baseline = rss_bytes()
     start = time.perf_counter()

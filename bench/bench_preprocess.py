@@ -4,7 +4,7 @@ Benchmark: decode 8 frames + InternVideo2-Chat-8B-HD preprocessing, ours vs thre
 Generates two H.264 files (1280x720 60 s and 1920x1080 20 s, 30 fps, GOP 250; `--quick`: 6 s / 3 s) in a temporary
 folder and times, per file:
 
-* `ours`: `videochat.video_processing_videochat.load_video` (PyAV) + `VideoChatImageProcessor` (HD preset);
+* `ours`: `videochat.video_utils_videochat.load_video` (PyAV) + `VideoChatImageProcessor` (HD preset);
 * `(a) model card`: the InternVideo2-Chat-8B-HD model card's `load_video` re-stated here (decord `num_threads=1`,
   `get_index`, `HD_transform_no_padding` with bicubic `F.interpolate`, `/255`, Normalize, tiles + global view);
 * `(b) decord auto threads`: the same with decord `num_threads=0`;
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from videochat.image_processing_videochat import VideoChatImageProcessor
-from videochat.video_processing_videochat import load_video
+from videochat.image_processing_pil_videochat import VideoChatImageProcessor
+from videochat.video_utils_videochat import load_video
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

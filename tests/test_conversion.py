@@ -1,4 +1,4 @@
-"""`conversion.convert`: every InternVideo2-Chat fixture from .pth and hub-style safetensors reproduces the recorded
+"""`videochat convert`: every InternVideo2-Chat fixture from .pth and hub-style safetensors reproduces the recorded
 original outputs; InternLM2 -> Llama; full-size key/shape check; safety (malicious pickle, SIGKILL, truncated shard,
 unknown key)."""
 
@@ -17,12 +17,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from conversion.checkpoint_io import UnsafeCheckpointError
-from conversion.convert import compare_with_model, convert, main, upload_to_hub, verify_against_fixture
-from conversion.keymap import UnknownKeysError, convert_shapes
-from conversion.fixture_internlm2 import build_converted_llm, converted_llm_config
-from conversion.layouts import INTERNVIDEO2_CHAT_KEY_MAP
-from conversion.layouts.internlm2 import internlm2_key_map, llama_text_config_from_internlm2
+from videochat.cli.convert import main
+from videochat.convert.checkpoint_io import UnsafeCheckpointError
+from videochat.convert.converter import compare_with_model, convert, upload_to_hub
+from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
+from videochat.convert.key_maps.internlm2 import internlm2_key_map, llama_text_config_from_internlm2
+from videochat.convert.keymap import UnknownKeysError, convert_shapes
+from videochat.convert.presets import build_config
+from videochat.parity import verify_converted_folder
+from videochat.parity.internlm2 import build_converted_llm, converted_llm_config
 
 
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -80,6 +83,12 @@ def assert_parity(report: dict) -> None:
     assert any(name.endswith(".generated_ids") for name in report["max_abs_diff"])
 
 
+def assert_converted_parity(result, fixture: Path) -> None:
+    """`--verify`'s own check of this run passed, and the written folder reproduces the fixture's original outputs."""
+    assert result.parity["kind"] == "weights" and result.parity["ok"], result.parity
+    assert_parity(verify_converted_folder(result.output, fixture))
+
+
 # --------------------------------------------------------------------------------------------------- fixture parity
 
 
@@ -90,7 +99,7 @@ def test_fixture_converts_and_reproduces_original_outputs(tmp_path, name, source
     before = sha256_tree(fixture)
     result = convert(fixture / source_file, tmp_path / "out", verify=True, progress=False)
     assert result.preset == PRESETS[name]
-    assert_parity(result.parity)
+    assert_converted_parity(result, fixture)
     out = tmp_path / "out"
     for file_name in ("config.json", "generation_config.json", "model.safetensors", "README.md", "chat_template.jinja",
                       "tokenizer.json", "qformer_tokenizer/tokenizer_config.json", "processor_config.json"):
@@ -100,7 +109,7 @@ def test_fixture_converts_and_reproduces_original_outputs(tmp_path, name, source
     assert json.loads((out / "config.json").read_text())["preset"] == PRESETS[name]
     card = (out / "README.md").read_text()
     assert hashlib.sha256((fixture / source_file).read_bytes()).hexdigest() in card
-    assert "max abs diff" in card and "logits" in card
+    assert "max abs diff" in card and "visual_path.projection_out" in card
     assert sha256_tree(fixture) == before  # sources are never modified
     assert not list(tmp_path.glob(".out.partial-*"))
 
@@ -115,8 +124,7 @@ def test_sharded_hub_snapshot_converts_to_sharded_output(tmp_path, name):
     out = tmp_path / "out"
     assert len(result.shards) > 1 and (out / "model.safetensors.index.json").is_file()
     assert all((out / shard).is_file() for shard in result.shards)
-    assert result.parity["kind"] == "weights" and result.parity["ok"], result.parity
-    assert_parity(verify_against_fixture(out, fixture))
+    assert_converted_parity(result, fixture)
     processor_config = json.loads((out / "processor_config.json").read_text())
     assert processor_config["num_query_tokens"] == 96
 
@@ -143,14 +151,13 @@ def test_generation_config_has_original_chat_defaults(tmp_path):
 
 
 def test_full_size_manifest_maps_exactly_onto_our_preset():
-    from videochat import get_preset_config
     from videochat.modeling_videochat import VideoChatForConditionalGeneration
 
     manifest = json.loads(shared_path("specs", "keys", "internvideo2_chat_8b_hd.json").read_text())
     shapes = {key: tuple(shape) for section in ("vision", "bridge", "llm") for key, shape in manifest[section].items()}
     assert len(shapes) == 1590
     converted = convert_shapes(INTERNVIDEO2_CHAT_KEY_MAP, shapes)  # raises UnknownKeysError on any unknown key
-    config = get_preset_config("internvideo2-chat-8b-hd")
+    config = build_config("internvideo2-chat-8b-hd")
     problems = compare_with_model(converted, config)
     assert problems == {"missing": [], "unexpected": [], "mismatched": []}
     with torch.device("meta"):
@@ -224,7 +231,7 @@ def test_internlm2_naive_qkv_split_does_not_match():
 
 
 def test_grouped_qkv_split_layout():
-    from conversion.keymap import TRANSFORMS, transform_shapes
+    from videochat.convert.keymap import TRANSFORMS, transform_shapes
 
     heads, kv_heads, head_dim = 4, 2, 3
     rows = []
@@ -302,7 +309,7 @@ def test_existing_output_is_not_overwritten(tmp_path):
 
 KILL_SCRIPT = """
 import os, signal, sys
-import conversion.streaming as streaming
+import videochat.convert.writer as streaming
 count = {"n": 0}
 def die_midway(method):
     def wrapped(self, *args):
@@ -313,7 +320,7 @@ def die_midway(method):
     return wrapped
 streaming.ShardWriter.write = die_midway(streaming.ShardWriter.write)
 streaming.ShardWriter.write_from_file = die_midway(streaming.ShardWriter.write_from_file)
-from conversion.convert import convert
+from videochat.convert.converter import convert
 convert(sys.argv[1], sys.argv[2], max_shard_size="200KB", progress=False)
 """
 
@@ -335,7 +342,7 @@ def test_sigkill_midway_leaves_nothing_loadable_and_rerun_succeeds(tmp_path):
     with pytest.raises(Exception):
         AutoModelForImageTextToText.from_pretrained(str(out))
     result = convert(fixture, out, max_shard_size="200KB", verify=True, progress=False)
-    assert_parity(result.parity)
+    assert_converted_parity(result, fixture)
     assert not list(tmp_path.glob(".out.partial-*"))  # the stale partial folder was cleaned up
 
 
@@ -344,7 +351,7 @@ def test_sigkill_midway_leaves_nothing_loadable_and_rerun_succeeds(tmp_path):
 def test_videochat2_and_v1_fixtures_convert_and_reproduce_original_outputs(tmp_path, name):
     fixture = shared_path("fixtures", "videochat2", name)
     result = convert(fixture, tmp_path / "out", verify=True, progress=False)
-    assert_parity(result.parity)
+    assert_converted_parity(result, fixture)
     assert (tmp_path / "out" / "generation_config.json").is_file() and (tmp_path / "out" / "config.json").is_file()
 
 
@@ -358,4 +365,4 @@ def test_stage_checkpoint_wrappings_convert_identically(tmp_path, wrapping):
     checkpoint.chmod(0o644)
     torch.save(state_dict if wrapping == "bare" else {"module": state_dict, "global_steps": 10}, checkpoint)
     result = convert(fixture, tmp_path / "out", verify=True, progress=False)
-    assert_parity(result.parity)
+    assert_converted_parity(result, fixture)

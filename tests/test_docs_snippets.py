@@ -25,8 +25,8 @@ SNIPPETS = [(path, line, code) for path in DOC_FILES for line, code in python_bl
 @pytest.fixture(scope="session")
 def doc_workspace(tmp_path_factory):
     """Real paths for the placeholders the docs use: an original-layout checkpoint, its conversion and a video."""
-    from conversion.convert import convert
-    from videochat.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
+    from videochat.cli.demo import write_demo_video, write_original_checkpoint
 
     root = tmp_path_factory.mktemp("docs")
     original = write_original_checkpoint(root / "original", seed=0)

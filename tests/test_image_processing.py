@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from videochat.image_processing_videochat import (
+from videochat.convert.presets import PRESETS, build_image_processor
+from videochat.image_processing_pil_videochat import (
     CLIP_MEAN,
     IMAGENET_MEAN,
-    PRESET_IMAGE_PROCESSOR_KWARGS,
     VideoChatImageProcessor,
     center_crop_box,
     find_closest_hd_grid,
@@ -56,7 +56,7 @@ def test_internvideo2_video_parity(folder):
     indices = inputs["frame_indices"].numpy()
     np.testing.assert_array_equal(frames_all[indices], inputs["video_frames_uint8_sampled"].numpy())
 
-    processor = VideoChatImageProcessor.from_preset(INTERNVIDEO2_FIXTURES[folder])
+    processor = build_image_processor(INTERNVIDEO2_FIXTURES[folder])
     output = processor(videos=inputs["video_frames_uint8_sampled"].numpy())
     expected = inputs["pixel_values"]
     expected = expected[0] if expected.ndim == 6 else expected.unsqueeze(0)  # -> [clips, T, 3, 224, 224]
@@ -69,7 +69,7 @@ def test_internvideo2_hd_padding_parity():
     folder = FIXTURES / "internvideo2_chat" / "tiny_hd"
     inputs = load_file(folder / "inputs.safetensors")
     meta = json.loads((folder / "meta.json").read_text())
-    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd", hd_padding=True)
+    processor = build_image_processor("internvideo2-chat-8b-hd", hd_padding=True)
     clips = processor(videos=inputs["video_frames_uint8_sampled"].numpy())["pixel_values_videos"]
     assert list(clips.unsqueeze(0).shape) == meta["pixel_values_hd_padding_true_full_shape"]
     assert _max_diff(clips[:, :1], inputs["pixel_values_hd_padding_true_frame0"][0]) <= TOLERANCE
@@ -91,7 +91,7 @@ def test_internvideo2_hd_resize_table():
 
 
 def test_internvideo2_hd_closest_ratio_variant_clip_count():
-    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd", fix_ratio=None)
+    processor = build_image_processor("internvideo2-chat-8b-hd", fix_ratio=None)
     assert processor.fix_ratio is None
     video = np.random.default_rng(0).integers(0, 256, (2, 480, 640, 3), dtype=np.uint8)
     output = processor(videos=video)
@@ -117,7 +117,7 @@ def test_hd_padding_portrait_is_a_rotation_not_a_transpose():
 def test_videochat2_video_parity(folder):
     inputs = load_file(FIXTURES / "videochat2" / folder / "inputs.safetensors")
     frames = inputs["video_uint8"].numpy()[inputs["frame_indices"].numpy()]
-    processor = VideoChatImageProcessor.from_preset(VIDEOCHAT2_FIXTURES[folder])
+    processor = build_image_processor(VIDEOCHAT2_FIXTURES[folder])
     output = processor(videos=frames)
     expected = inputs["pixel_values"][0]  # [T, 3, H, W]: model input as the demo builds it
     if processor.is_hd:
@@ -140,7 +140,7 @@ def test_videochat2_image_parity(folder):
     inputs = load_file(folder_path / "inputs.safetensors")
     frame_index = json.loads((folder_path / "meta.json").read_text())["image_frame_index"]
     image = inputs["video_uint8"].numpy()[frame_index]
-    processor = VideoChatImageProcessor.from_preset(VIDEOCHAT2_FIXTURES[folder])
+    processor = build_image_processor(VIDEOCHAT2_FIXTURES[folder])
     output = processor(images=image)
     expected = inputs["image_pixel_values"][0]  # [1, 3, H, W]
     expected = tile_hd_frames(expected)[:, 0] if processor.is_hd else expected
@@ -172,7 +172,7 @@ def test_verify_preprocessing_report_covers_every_fixture():
         assert all(checks.values()), folder
         inputs = load_file(FIXTURES / "videochat2" / folder / "inputs.safetensors")
         # the recorded indices follow the demos' get_index rule
-        from videochat.video_processing_videochat import get_segment_indices
+        from videochat.video_utils_videochat import get_segment_indices
 
         total = inputs["video_uint8"].shape[0]
         num_segments = inputs["frame_indices"].shape[0]
@@ -216,18 +216,18 @@ def test_tile_hd_frames_order_and_global_view():
 
 
 def test_mean_std_per_preset():
-    assert VideoChatImageProcessor.from_preset("videochat2-mistral-7b").image_mean == CLIP_MEAN
-    assert VideoChatImageProcessor.from_preset("videochat2-phi3-mini").image_mean == IMAGENET_MEAN
-    assert VideoChatImageProcessor.from_preset("videochat2-phi3-mini").image_image_mean == CLIP_MEAN
-    assert VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd").image_mean == IMAGENET_MEAN
+    assert build_image_processor("videochat2-mistral-7b").image_mean == CLIP_MEAN
+    assert build_image_processor("videochat2-phi3-mini").image_mean == IMAGENET_MEAN
+    assert build_image_processor("videochat2-phi3-mini").image_image_mean == CLIP_MEAN
+    assert build_image_processor("internvideo2-chat-8b-hd").image_mean == IMAGENET_MEAN
 
 
 # ------------------------------------------------------------------------------------------------ API
 
 
-@pytest.mark.parametrize("preset", sorted(PRESET_IMAGE_PROCESSOR_KWARGS))
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_save_load_round_trip(preset, tmp_path):
-    processor = VideoChatImageProcessor.from_preset(preset)
+    processor = build_image_processor(preset)
     processor.save_pretrained(tmp_path)
     reloaded = VideoChatImageProcessor.from_pretrained(tmp_path)
     assert reloaded.to_dict() == processor.to_dict()
@@ -238,7 +238,7 @@ def test_save_load_round_trip(preset, tmp_path):
 
 
 def test_batched_videos_and_images():
-    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd")
+    processor = build_image_processor("internvideo2-chat-8b-hd")
     rng = np.random.default_rng(2)
     videos = [rng.integers(0, 256, (4, 90, 160, 3), dtype=np.uint8), rng.integers(0, 256, (4, 160, 90, 3), dtype=np.uint8)]
     output = processor(videos=videos, images=[videos[0][0], videos[1][0]])
@@ -250,7 +250,7 @@ def test_batched_videos_and_images():
 
 
 def test_grayscale_rgba_and_channels_first_videos():
-    processor = VideoChatImageProcessor.from_preset("videochat2-mistral-7b")
+    processor = build_image_processor("videochat2-mistral-7b")
     rgb = np.random.default_rng(3).integers(0, 256, (2, 100, 150, 3), dtype=np.uint8)
     reference = processor(videos=rgb)["pixel_values_videos"]
     rgba = np.concatenate([rgb, np.full((2, 100, 150, 1), 7, np.uint8)], axis=-1)
@@ -278,7 +278,7 @@ def test_invalid_settings(kwargs, message):
 
 
 def test_invalid_inputs():
-    processor = VideoChatImageProcessor.from_preset("videochat2-mistral-7b")
+    processor = build_image_processor("videochat2-mistral-7b")
     with pytest.raises(ValueError, match="images.*videos"):
         processor()
     with pytest.raises(ValueError, match="same number of frames"):
@@ -287,5 +287,5 @@ def test_invalid_inputs():
         processor(videos=[])
     with pytest.raises(ValueError, match="channel"):
         processor(videos=np.zeros((2, 64, 64, 5), np.uint8))
-    with pytest.raises(ValueError, match="Unknown preset"):
-        VideoChatImageProcessor.from_preset("videochat3")
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_image_processor("videochat3")

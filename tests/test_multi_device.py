@@ -12,8 +12,8 @@ BLOCK_CLASSES = ("InternVLVisionLayer", "InstructBlipQFormerLayer", "MistralDeco
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from conversion.convert import convert
-    from videochat.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
+    from videochat.cli.demo import write_demo_video, write_original_checkpoint
 
     root = tmp_path_factory.mktemp("multi_device")
     original = write_original_checkpoint(root / "original", seed=1)

@@ -10,9 +10,10 @@ import torch
 from conftest import shared_path
 from safetensors.torch import load_file, save_file
 
-from conversion.keymap import convert_shapes
-from conversion.layouts import INTERNVIDEO2_CHAT_KEY_MAP
-from videochat import VideoChatForConditionalGeneration, get_preset_config
+from videochat.convert.keymap import convert_shapes
+from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
+from videochat import VideoChatForConditionalGeneration
+from videochat.convert.presets import build_config
 
 
 FIXTURES = ["tiny_hd", "tiny_nonhd"]
@@ -73,7 +74,7 @@ def test_full_size_key_map_matches_the_preset_exactly():
     assert len(source_shapes) == 1590
     converted = convert_shapes(INTERNVIDEO2_CHAT_KEY_MAP, source_shapes)
     with torch.device("meta"):
-        model = VideoChatForConditionalGeneration(get_preset_config("internvideo2-chat-8b-hd"))
+        model = VideoChatForConditionalGeneration(build_config("internvideo2-chat-8b-hd"))
     ours = {name: tuple(p.shape) for name, p in model.state_dict().items()}
     assert sorted(set(ours) - set(converted)) == []  # missing
     assert sorted(set(converted) - set(ours)) == []  # unexpected

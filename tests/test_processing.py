@@ -13,15 +13,10 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from videochat.processing_videochat import (
-    PRESET_PROCESSOR_KWARGS,
-    VideoChatProcessor,
-    build_fixture_processor,
-    get_num_visual_tokens,
-    load_chat_template,
-    register_processor,
-)
-from videochat.video_processing_videochat import format_time_message, get_segment_indices
+from videochat.convert.presets import PRESETS, build_processor, load_chat_template
+from videochat.parity.common import build_fixture_processor
+from videochat.processing_videochat import VideoChatProcessor, get_num_visual_tokens
+from videochat.video_utils_videochat import format_time_message, get_segment_indices
 
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FIXTURES = SHARED / "fixtures"
@@ -460,8 +455,6 @@ def test_save_load_round_trip(iv2_hd_processor, tmp_path):
     assert reloaded.qformer_tokenizer.bos_token == "[DEC]" and len(reloaded.qformer_tokenizer) == 92
     assert reloaded.qformer_tokenizer.padding_side == reloaded.qformer_tokenizer.truncation_side == "left"
 
-    register_processor()
-    register_processor()  # idempotent
     from transformers import AutoProcessor
 
     auto = AutoProcessor.from_pretrained(tmp_path)
@@ -547,17 +540,17 @@ def test_return_metadata_and_sampling(mistral_processor):
 # ------------------------------------------------------------------------------------------------ presets
 
 
-@pytest.mark.parametrize("preset", sorted(PRESET_PROCESSOR_KWARGS))
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_builds_and_renders(preset, mistral_processor):
-    processor = VideoChatProcessor.from_preset(
+    processor = build_processor(
         preset, tokenizer=mistral_processor.tokenizer, qformer_tokenizer=mistral_processor.qformer_tokenizer
     )
     conversation = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q?"}]}]
     prompt = processor.apply_chat_template(conversation, add_generation_prompt=True, add_time_message=False)
     assert prompt.count("<video>") == 1 and "Q?" in prompt
     assert processor.image_processor.num_frames in (8, 16)
-    with pytest.raises(ValueError, match="Unknown preset"):
-        VideoChatProcessor.from_preset("nope", tokenizer=None, qformer_tokenizer=None)
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_processor("nope", tokenizer=None, qformer_tokenizer=None)
 
 
 def test_video_input_types_agree(mistral_processor):
@@ -579,13 +572,13 @@ def test_video_input_types_agree(mistral_processor):
 
 
 def test_qformer_tokenizer_optional_only_without_instruction(mistral_processor, tmp_path):
-    processor = VideoChatProcessor.from_preset("videochat-7b", mistral_processor.tokenizer, None)
+    processor = build_processor("videochat-7b", mistral_processor.tokenizer, None)
     out = processor(text="<video>", videos=np.zeros((8, 64, 96, 3), dtype=np.uint8))
     assert "qformer_input_ids" not in out
     processor.save_pretrained(tmp_path)
     assert VideoChatProcessor.from_pretrained(tmp_path).to_dict() == processor.to_dict()
     with pytest.raises(ValueError, match="qformer_tokenizer` is required"):
-        VideoChatProcessor.from_preset("videochat2-mistral-7b", mistral_processor.tokenizer, None)
+        build_processor("videochat2-mistral-7b", mistral_processor.tokenizer, None)
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -602,7 +595,7 @@ def test_raw_frames_through_processor_and_model_reproduce_recorded_logits(family
 
     path = fixture_dir(family, folder)
     adapter = (
-        "conversion.fixture_internvideo2_chat" if family == "internvideo2_chat" else "conversion.fixture_videochat2"
+        "videochat.parity.internvideo2_chat" if family == "internvideo2_chat" else "videochat.parity.videochat2"
     )
     model = importlib.import_module(adapter).load_fixture(path).model.eval()
     processor = build_fixture_processor(path, preset)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from conversion.convert_tokenizer import convert_tokenizer
-from videochat import VideoChatProcessor
+from videochat.convert.tokenizer import convert_tokenizer
+from videochat.convert.presets import build_processor
 from videochat.processing_videochat import prepare_qformer_tokenizer
 
 
@@ -53,7 +53,7 @@ def _build(preset: str, tmp_path_factory):
     converted = convert_tokenizer(source, tmp_path_factory.mktemp("tok") / "out", preset)
     tokenizer = AutoTokenizer.from_pretrained(converted)
     qformer = prepare_qformer_tokenizer(BertTokenizer(str(shared_path("fixtures", "internvideo2_chat", "tiny_hd", "qformer_tokenizer", "vocab.txt"))))
-    return preset, VideoChatProcessor.from_preset(preset, tokenizer, qformer), recorded_ids(vocabulary)
+    return preset, build_processor(preset, tokenizer, qformer), recorded_ids(vocabulary)
 
 
 def video(num_frames: int = 24) -> np.ndarray:

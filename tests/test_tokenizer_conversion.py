@@ -22,15 +22,15 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 from transformers import AutoTokenizer
 
-from conversion.convert_tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
-from videochat.tokenization_videochat import VideoChatTokenizer, register_tokenizer
+from videochat.convert.tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
+import videochat  # noqa: F401  (registers VideoChatTokenizer with AutoTokenizer)
+from videochat.tokenization_videochat import VideoChatTokenizer
 
 
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FIXTURE = SHARED / "fixtures" / "tokenizers"
 SPIECE_UNDERLINE = "▁"
 
-register_tokenizer()
 
 
 def _fixture(name: str) -> Path:

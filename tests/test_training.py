@@ -9,8 +9,8 @@ import torch
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny converted InternVideo2-Chat-8B-HD folder (random weights) and three H.264 clips of different shapes."""
-    from conversion.convert import convert
-    from videochat.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
+    from videochat.cli.demo import write_demo_video, write_original_checkpoint
 
     root = tmp_path_factory.mktemp("training")
     original = write_original_checkpoint(root / "original", seed=0)
@@ -47,9 +47,9 @@ def supervised_text(processor, example) -> str:
 
 
 def preset_processor(processor, preset):
-    from videochat import VideoChatProcessor
+    from videochat.convert.presets import build_processor
 
-    return VideoChatProcessor.from_preset(preset, processor.tokenizer, processor.qformer_tokenizer)
+    return build_processor(preset, processor.tokenizer, processor.qformer_tokenizer)
 
 
 def test_labels_cover_only_the_answers_and_their_end_of_turn(model_and_processor, tiny_checkpoint):

@@ -18,8 +18,8 @@ QUESTION = "describe the video."
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny converted InternVideo2-Chat-8B-HD folder (random weights) and two different H.264 clips."""
-    from conversion.convert import convert
-    from videochat.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
+    from videochat.cli.demo import write_demo_video, write_original_checkpoint
 
     root = tmp_path_factory.mktemp("users")
     original = write_original_checkpoint(root / "original", seed=0)

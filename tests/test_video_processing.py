@@ -1,4 +1,4 @@
-"""Frame sampling rules, PyAV/decord decoding and bad-input handling of videochat.video_processing_videochat."""
+"""Frame sampling rules, PyAV/decord decoding and bad-input handling of videochat.video_utils_videochat."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from videochat.video_processing_videochat import (
+from videochat.video_utils_videochat import (
     format_time_message,
     get_bounded_segment_indices,
     get_fps_indices,

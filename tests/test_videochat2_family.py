@@ -12,18 +12,16 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from conversion.fixture_videochat2 import build_converted_model, hd_clips
-from conversion.keymap import UnknownKeysError, convert_shapes
-from conversion.loading import instantiate_from_state_dict
-from conversion.videochat2 import (
-    combined_sources,
-    config_from_original,
-    convert_from_files,
-    convert_videochat2,
-    detect_variant,
-)
-from videochat import VideoChatForConditionalGeneration, get_preset_config
+from videochat import VideoChatForConditionalGeneration
+from videochat.convert.checkpoint_io import CombinedSources
+from videochat.convert.key_maps import key_map_for
+from videochat.convert.keymap import UnknownKeysError, convert_shapes, convert_state_dict
+from videochat.convert.original_config import lora_scaling, videochat2_config
+from videochat.convert.presets import build_config, get_preset
+from videochat.convert.sources import detect_preset, open_source
 from videochat.parity import run_fixture
+from videochat.parity.common import build_converted_model as build_converted_model_and_source
+from videochat.parity.videochat2 import hd_clips
 
 
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -39,6 +37,24 @@ MANIFESTS = {
     "videochat_v1_7b": ("v1", "videochat-7b", 0),
     "videochat_v1_13b": ("v1", "videochat-13b", 0),
 }
+
+
+VARIANT_PRESETS = {"vicuna": "videochat2-vicuna-7b", "mistral": "videochat2-mistral-7b",
+                   "hd_mistral": "videochat2-hd-mistral-7b", "phi": "videochat2-phi3-mini", "v1": "videochat-7b"}
+
+
+def combined_sources(variant: str, stage, llm, eva=None, blip2=None):
+    """The key map of `variant` and the original files in the one namespace it reads (as `open_source` builds it)."""
+    preset = get_preset(VARIANT_PRESETS[variant])
+    key_map = key_map_for(preset, build_config(preset.name))
+    parts = [("", stage)]
+    if preset.layout == "videochat_v1":
+        parts += [("visual_encoder.", eva), ("blip2.", blip2)]
+    return key_map, CombinedSources([*parts, (key_map.llm_prefix(stage), llm)])
+
+
+def build_converted_model(folder: Path):
+    return build_converted_model_and_source(folder)[0]
 
 
 def fixture_dir(name: str) -> Path:
@@ -119,7 +135,7 @@ def test_full_size_key_map_matches_preset(manifest_name):
 
     ours = convert_shapes(key_map, sources)  # raises UnknownKeysError on any unmapped, undropped key
     with torch.device("meta"):
-        model = VideoChatForConditionalGeneration(get_preset_config(preset))
+        model = VideoChatForConditionalGeneration(build_config(preset))
     wanted = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
 
     assert sorted(set(wanted) - set(ours)) == []
@@ -139,9 +155,14 @@ def test_unknown_stage_key_is_reported_by_name():
         key_map.plan(sources.keys())
 
 
-def test_v1_conversion_needs_eva_and_blip2_files():
-    with pytest.raises(ValueError, match="eva_vit_g"):
-        combined_sources("v1", {}, {})
+def test_v1_conversion_needs_eva_and_blip2_files(tmp_path):
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    for item in fixture_dir("videochat_v1").iterdir():
+        if item.name != "eva_vit_g.pth":
+            (folder / item.name).symlink_to(item)
+    with pytest.raises(FileNotFoundError, match="eva_vit_g"):
+        open_source(folder)
 
 
 def test_real_ask_anything_config_gives_the_preset_sizes():
@@ -152,24 +173,25 @@ def test_real_ask_anything_config_gives_the_preset_sizes():
                             "num_query_token": 32, "extra_num_query_token": 64, "qformer_text_input": True,
                             "dynamic_config": {"local_size": 224, "hd_num": 6, "padding": False, "add_global": True}},
                   "device": "cuda"}
-    config = config_from_original(mistral_hd)
-    assert detect_variant(mistral_hd) == "hd_mistral" and config.preset == "videochat2-hd-mistral-7b"
+    preset = detect_preset(Path("x.pth"), mistral_hd, ())
+    config = videochat2_config(mistral_hd, preset)
+    assert preset.name == "videochat2-hd-mistral-7b" and config.preset == "videochat2-hd-mistral-7b"
     assert config.vision_config.num_hidden_layers == 23 and config.vision_config.hidden_size == 1024
     assert config.vision_config.num_frames == 4  # the UMT table is always built for 4 frames
     assert config.num_visual_queries == 96 and config.qformer_config.encoder_hidden_size == 1024
     v1 = {"model": {"vit_model": "eva_clip_g", "img_size": 224, "num_query_token": 32, "gmhra_layers": 8,
                     "extra_num_query_token": 64, "no_lmhra": True}}
-    config = config_from_original(v1, llm_config={"model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824,
-                                                  "num_hidden_layers": 40, "num_attention_heads": 40, "vocab_size": 32001})
+    llm_config = {"model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+                  "num_attention_heads": 40, "vocab_size": 32001}
+    config = videochat2_config(v1, detect_preset(Path("x.pth"), v1, (), llm_config), llm_config)
     assert config.preset == "videochat-13b" and not config.qformer_config.use_text_input
     assert config.vision_config.num_gmhra_layers == 8 and config.text_config.hidden_size == 5120
 
 
 def test_v1_files_convert_and_ln_vision_comes_from_the_videochat_file():
     folder = fixture_dir("videochat_v1")
-    config, state_dict, plan = convert_from_files(folder / "original_config.json", folder / "original_checkpoint.pth",
-                                                  folder / "llm", folder / "eva_vit_g.pth", folder / "blip2_qformer.pth")
-    model = instantiate_from_state_dict(VideoChatForConditionalGeneration, config, state_dict)  # no missing/unexpected
+    model, source = build_converted_model_and_source(folder)  # raises on any missing / unexpected key
+    plan = source.key_map.plan(source.checkpoint.keys())
     videochat_ln = torch.load(folder / "original_checkpoint.pth", weights_only=True)["model"]["ln_vision.weight"]
     blip2_ln = torch.load(folder / "blip2_qformer.pth", weights_only=True)["model"]["ln_vision.weight"]
     assert not torch.equal(videochat_ln, blip2_ln)
@@ -184,7 +206,8 @@ def test_lora_is_folded_with_alpha_over_r():
     original_config = json.loads((folder / "original_config.json").read_text())
     stage = torch.load(folder / "original_checkpoint.pth", weights_only=True)["model"]
     llm = load_file(folder / "llm" / "model.safetensors")
-    converted, plan = convert_videochat2(original_config, stage, llm)
+    key_map, sources = combined_sources("phi", stage, llm)
+    converted, plan = convert_state_dict(key_map, sources, lora_scaling("videochat2", original_config))
     lora = "phi_model.base_model.model.model.layers.1.mlp.down_proj.lora_{}.default.weight"
     scaling = original_config["model"]["lora_alpha"] / original_config["model"]["lora_r"]
     expected = llm["model.layers.1.mlp.down_proj.weight"] + scaling * stage[lora.format("B")] @ stage[lora.format("A")]
@@ -331,7 +354,7 @@ def _tiny_vision_config(encoder_type: str, **fields):
 
 @torch.no_grad()
 def test_fresh_gmhra_blocks_start_as_identity():
-    from videochat.modeling_eva_gmhra import EvaGmhraVisionModel
+    from videochat.modeling_videochat_vision import EvaGmhraVisionModel
 
     torch.manual_seed(0)
     encoder = EvaGmhraVisionModel(_tiny_vision_config("eva_gmhra", num_gmhra_layers=2, gmhra_mlp_ratio=1.5)).eval()
@@ -343,7 +366,7 @@ def test_fresh_gmhra_blocks_start_as_identity():
 
 
 def test_umt_layers_leave_no_extra_field_in_the_config():
-    from videochat.modeling_umt import UMTVisionModel
+    from videochat.modeling_videochat_vision import UMTVisionModel
 
     config = _tiny_vision_config("umt")
     encoder = UMTVisionModel(config)

@@ -15,34 +15,19 @@ from transformers.models.instructblip.modeling_instructblip import (
 )
 
 from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
-from .modeling_internvideo2 import InternVideo2VisionModel
-from .processing_videochat import get_num_visual_tokens
+from .modeling_videochat_vision import EvaGmhraVisionModel, InternVideo2VisionModel, UMTVisionModel
 
 
-def _vision_model_classes() -> dict:
-    """`encoder_type` -> encoder class. Imported lazily so a missing optional encoder cannot break the others."""
-    classes = {"internvideo2": InternVideo2VisionModel}
-    try:
-        from .modeling_umt import UMTVisionModel
-
-        classes["umt"] = UMTVisionModel
-    except ImportError:
-        pass
-    try:
-        from .modeling_eva_gmhra import EvaGmhraVisionModel
-
-        classes["eva_gmhra"] = EvaGmhraVisionModel
-    except ImportError:
-        pass
-    return classes
+VISION_MODEL_CLASSES = {
+    "internvideo2": InternVideo2VisionModel,
+    "umt": UMTVisionModel,
+    "eva_gmhra": EvaGmhraVisionModel,
+}
 
 
 def build_vision_model(config: VideoChatVisionConfig) -> PreTrainedModel:
     """Instantiate the video encoder selected by `config.encoder_type`."""
-    classes = _vision_model_classes()
-    if config.encoder_type not in classes:
-        raise ValueError(f"vision encoder {config.encoder_type!r} is not available (known: {sorted(classes)})")
-    return classes[config.encoder_type](config)
+    return VISION_MODEL_CLASSES[config.encoder_type](config)
 
 
 @dataclass
@@ -297,7 +282,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
             mask = input_ids == token_id
         num_tokens = int(mask.sum())
         # (clips, queries, hidden) from the encoder, or already flattened (positions, hidden)
-        num_feature_rows = get_num_visual_tokens(*features.shape[:2]) if features.ndim == 3 else features.shape[0]
+        num_feature_rows = features.shape[0] * features.shape[1] if features.ndim == 3 else features.shape[0]
         if num_tokens != num_feature_rows:
             raise ValueError(
                 f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "

@@ -14,16 +14,14 @@ first one. Tokenizing the joined string instead gives different ids at the seams
 prefix each separately encoded segment with "▁").
 """
 
-import json
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer, BertTokenizer
+from transformers import BertTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import (
     ImagesKwargs,
@@ -34,8 +32,8 @@ from transformers.processing_utils import (
     VideosKwargs,
 )
 
-from .image_processing_videochat import VideoChatImageProcessor, find_closest_hd_grid
-from .video_processing_videochat import (
+from .image_processing_pil_videochat import VideoChatImageProcessor, find_closest_hd_grid
+from .video_utils_videochat import (
     VideoChatVideoMetadata,
     format_time_message,
     load_video,
@@ -47,7 +45,6 @@ VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
 IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 QFORMER_INSTRUCTION_MODES = ("full", "first_char", "none")
 QFORMER_BOS_TOKEN = "[DEC]"
-CHAT_TEMPLATE_DIR = Path(__file__).resolve().parent / "chat_templates"
 
 # Keys of the video kwargs that choose frames; the other video kwargs go to the image processor.
 _FRAME_SAMPLING_KEYS = (
@@ -117,70 +114,6 @@ def _placeholder_qformer_tokenizer():
     return BertTokenizer(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4})
 
 
-def load_chat_template(preset: str) -> str:
-    """The Jinja chat template shipped for `preset` (`chat_templates/<preset>.jinja`)."""
-    path = CHAT_TEMPLATE_DIR / f"{preset}.jinja"
-    if not path.is_file():
-        known = sorted(p.stem for p in CHAT_TEMPLATE_DIR.glob("*.jinja"))
-        raise ValueError(f"No chat template for preset {preset!r}; known presets: {', '.join(known)}.")
-    return path.read_text(encoding="utf-8")
-
-
-# Per-preset processor settings (everything else, e.g. frame count and HD tiling, lives in the image processor).
-PRESET_PROCESSOR_KWARGS: dict[str, dict] = {
-    # chat(): BOS on every segment, one "<Video>...</Video>" per clip, Q-Former text = [instruction] * clips if given.
-    "internvideo2-chat-8b-hd": {
-        "add_bos_to_every_segment": True,
-        "qformer_instruction_mode": "full",
-        "video_qformer_instruction": None,
-        "image_qformer_instruction": None,
-        "video_clip_separator": "</Video><Video>",
-        "image_clip_separator": "</Image><Image>",
-    },
-    # Non-HD chat(): one clip, the Q-Former never sees text.
-    "internvideo2-chat-8b": {
-        "add_bos_to_every_segment": True,
-        "qformer_instruction_mode": "none",
-        "video_qformer_instruction": None,
-        "image_qformer_instruction": None,
-    },
-    # [unverified] the hub chat() of this variant was not available; STEP training code conventions.
-    "internvideo2-chat-8b-internlm2_5": {
-        "add_bos_to_every_segment": True,
-        "qformer_instruction_mode": "full",
-        "video_qformer_instruction": None,
-        "image_qformer_instruction": None,
-        "video_clip_separator": "</vid><vid>",
-        "image_clip_separator": "</img><img>",
-    },
-    "videochat2-vicuna-7b": {"add_bos_to_every_segment": False, "qformer_instruction_mode": "full"},
-    "videochat2-mistral-7b": {"add_bos_to_every_segment": False, "qformer_instruction_mode": "full"},
-    # demo_mistral_hd.ipynb passes the instruction as a string that encode_img indexes per sample: the Q-Former
-    # sees its first character only. Use qformer_instruction_mode="full" for the training-time behaviour.
-    "videochat2-hd-mistral-7b": {"add_bos_to_every_segment": False, "qformer_instruction_mode": "first_char"},
-    "videochat2-phi3-mini": {
-        "add_bos_to_every_segment": False,
-        "qformer_instruction_mode": "full",
-        "add_time_message": True,
-    },
-    # VideoChat v1: the Q-Former takes no text; the demo prompt carries the time message.
-    "videochat-7b": {
-        "add_bos_to_every_segment": False,
-        "qformer_instruction_mode": "none",
-        "video_qformer_instruction": None,
-        "image_qformer_instruction": None,
-        "add_time_message": True,
-    },
-    "videochat-13b": {
-        "add_bos_to_every_segment": False,
-        "qformer_instruction_mode": "none",
-        "video_qformer_instruction": None,
-        "image_qformer_instruction": None,
-        "add_time_message": True,
-    },
-}
-
-
 class VideoChatVideosKwargs(VideosKwargs, total=False):
     """
     sampling (`str`): frame index rule, one of `video_processing_videochat.SAMPLING_STRATEGIES` (default `"segments"`,
@@ -240,8 +173,6 @@ class VideoChatProcessor(ProcessorMixin):
     `(T, H, W, 3)`, or lists of PIL images / `(H, W, 3)` arrays. Files are always sampled to `num_frames` frames
     (default: the image processor's `num_frames`); in-memory videos are sampled when `do_sample_frames=True` or
     `num_frames` / `fps` is given, otherwise used as they are.
-
-    Use [`VideoChatProcessor.from_preset`] for the settings of a released model.
 
     Args:
         image_processor ([`VideoChatImageProcessor`]): preprocessing of images and video frames.
@@ -334,28 +265,6 @@ class VideoChatProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer, qformer_tokenizer, chat_template=chat_template, **kwargs)
 
     # ------------------------------------------------------------------------------------------------ construction
-
-    @classmethod
-    def from_preset(
-        cls, name: str, tokenizer, qformer_tokenizer, image_processor=None, **kwargs
-    ) -> "VideoChatProcessor":
-        """
-        Processor with the settings of a released model: chat template, BOS rule, Q-Former instruction behaviour and
-        (through [`VideoChatImageProcessor.from_preset`]) frame count, normalisation and HD tiling. `kwargs`
-        override processor init args.
-        """
-        if name not in PRESET_PROCESSOR_KWARGS:
-            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESET_PROCESSOR_KWARGS)}.")
-        if image_processor is None:
-            image_processor = VideoChatImageProcessor.from_preset(name)
-        settings = {"chat_template": load_chat_template(name), **PRESET_PROCESSOR_KWARGS[name], **kwargs}
-        return cls(image_processor, tokenizer, qformer_tokenizer, **settings)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "VideoChatProcessor":
-        """Load a saved processor (registers the image processor with `AutoImageProcessor` first)."""
-        register_processor()
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @property
     def model_input_names(self) -> list[str]:
@@ -1072,97 +981,11 @@ def _video_of_block(block: dict):
     raise ValueError(f"The video block {block!r} has no 'video', 'path' or 'url'.")
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Fixtures and registration
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def _fixture_qformer_tokenizer(fixture_dir: Path):
-    folder = fixture_dir / "qformer_tokenizer"
-    if (folder / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(folder)
-    vocab = folder / "vocab.txt"
-    if not vocab.is_file():
-        raise FileNotFoundError(f"No Q-Former tokenizer (tokenizer_config.json or vocab.txt) in {folder}")
-    return BertTokenizer(str(vocab), truncation_side="left")
-
-
-def _fixture_llm_tokenizer(fixture_dir: Path):
-    for folder in (fixture_dir / "llm_tokenizer", fixture_dir / "llm"):
-        if (folder / "tokenizer.json").is_file():
-            return AutoTokenizer.from_pretrained(folder)
-    raise FileNotFoundError(f"No LLM tokenizer (llm_tokenizer/ or llm/ with tokenizer.json) in {fixture_dir}")
-
-
-def _fixture_overrides(fixture_dir: Path) -> tuple[dict, dict]:
-    """Processor and image-processor settings a tiny fixture changes: query count, frame count, HD grid limit."""
-    config_path = fixture_dir / "original_config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"Missing {config_path}")
-    config = json.loads(config_path.read_text())
-    processor_kwargs, image_kwargs = {}, {}
-    if "model" in config:  # VideoChat2 / VideoChat harness layout
-        model = config["model"]
-        processor_kwargs["num_query_tokens"] = int(model["num_query_token"]) + int(
-            model.get("extra_num_query_token", 0)
-        )
-        if "_num_frames" in config:
-            image_kwargs["num_frames"] = int(config["_num_frames"])
-        elif "vision_encoder" in model:
-            image_kwargs["num_frames"] = int(model["vision_encoder"]["num_frames"])
-        dynamic = model.get("dynamic_config")
-        if dynamic:
-            image_kwargs.update(
-                hd_num=int(dynamic["hd_num"]),
-                hd_padding=bool(dynamic.get("padding", False)),
-                add_global_view=bool(dynamic.get("add_global", True)),
-            )
-    else:  # InternVideo2-Chat hub layout
-        bridge = config["model_config"]["bridge"]
-        processor_kwargs["num_query_tokens"] = int(bridge["num_query_token"]) + int(bridge["extra_num_query_token"])
-        image_kwargs["num_frames"] = int(config["model_config"]["vision_encoder"]["num_frames"])
-    return processor_kwargs, image_kwargs
-
-
-def build_fixture_processor(fixture_dir: str | os.PathLike, preset: str, **kwargs) -> VideoChatProcessor:
-    """
-    A [`VideoChatProcessor`] for one of the reference fixture folders: the fixture's tiny LLM tokenizer
-    (`llm_tokenizer/` for InternVideo2-Chat, `llm/` for VideoChat2 / VideoChat), its Q-Former tokenizer
-    (`qformer_tokenizer/`), the preset's template and settings, and the tiny config's query and frame counts.
-    """
-    fixture_dir = Path(fixture_dir)
-    if not fixture_dir.is_dir():
-        raise FileNotFoundError(f"Fixture folder not found: {fixture_dir}")
-    processor_kwargs, image_kwargs = _fixture_overrides(fixture_dir)
-    image_processor = VideoChatImageProcessor.from_preset(preset, **image_kwargs)
-    return VideoChatProcessor.from_preset(
-        preset,
-        tokenizer=_fixture_llm_tokenizer(fixture_dir),
-        qformer_tokenizer=_fixture_qformer_tokenizer(fixture_dir),
-        image_processor=image_processor,
-        **{**processor_kwargs, **kwargs},
-    )
-
-
-def register_processor() -> None:
-    """Register the image processor and processor with the Auto classes for `VideoChatConfig` (idempotent)."""
-    from .configuration_videochat import VideoChatConfig
-
-    AutoImageProcessor.register(
-        VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True
-    )
-    AutoProcessor.register(VideoChatConfig, VideoChatProcessor, exist_ok=True)
-
-
 __all__ = [
     "DEFAULT_NUM_QUERY_TOKENS",
     "IMAGE_QFORMER_INSTRUCTION",
-    "PRESET_PROCESSOR_KWARGS",
     "VIDEO_QFORMER_INSTRUCTION",
     "VideoChatProcessor",
-    "build_fixture_processor",
     "get_num_visual_tokens",
-    "load_chat_template",
     "prepare_qformer_tokenizer",
-    "register_processor",
 ]

@@ -1,0 +1,40 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""`videochat` command line: `demo`, `chat`, `convert`, `convert-tokenizer`, `parity`."""
+
+import sys
+
+from .. import parity
+from ..convert import tokenizer
+from . import chat, convert, demo
+
+
+COMMANDS = {
+    "demo": (demo.main, "build a tiny random model in the original layout, convert it, chat about a generated video"),
+    "chat": (chat.main, "chat about a video with a converted checkpoint (streamed answer)"),
+    "convert": (convert.main, "convert an original checkpoint to a Hub-ready folder"),
+    "convert-tokenizer": (tokenizer.main, "convert a sentencepiece tokenizer with the original ids"),
+    "parity": (parity.main, "check a fixture folder against the outputs recorded from the original code"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: videochat COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<18} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", "Run `videochat COMMAND --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"videochat: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return int(COMMANDS[command][0](rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Convert an original checkpoint into a verified, Hub-ready folder of our safetensors (`videochat convert`).
+
+How it works: the source is opened lazily (`sources.open_source`: safetensors with positioned reads, pickles only
+with `weights_only=True`), the declarative key map turns the key list into operations without reading a tensor, the
+resulting names and shapes are checked against our model built on the meta device, and then every tensor is read,
+converted (LoRA folded, fused projections split) and appended to a pre-planned safetensors shard, one tensor at a
+time. Everything is written to a temporary folder next to OUTPUT that is renamed into place only when complete;
+`config.json` is written last.
+"""
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from huggingface_hub import HfApi
+from tqdm.auto import tqdm
+
+from ..modeling_videochat import VideoChatForConditionalGeneration
+from .checkpoint_io import SourceTensors, read_safetensors_header
+from .keymap import ConversionPlan, Operation, run_operation, transform_shapes
+from .presets import build_generation_config
+from .side_files import BackgroundHashes, dominant_dtype, save_processor, write_model_card
+from .sources import ConversionError, ConversionSource, open_source, read_json
+from .verify import format_parity, verify_visual_path
+from .writer import ShardWriter, TensorSpec, fsync_directory, parse_size, plan_shards, shard_file_names, write_index
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Planning (no tensor is read here)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WritePlan:
+    plan: ConversionPlan
+    specs: list[TensorSpec]
+    shards: list[list[TensorSpec]]
+    shard_names: list[str]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(spec.nbytes for spec in self.specs)
+
+
+def expected_model_shapes(config) -> dict[str, tuple[int, ...]]:
+    """`{name: shape}` of our model's state dict, from an instance on the meta device (no memory used)."""
+    with torch.device("meta"):
+        model = VideoChatForConditionalGeneration(config)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+def compare_with_model(target_shapes: dict[str, tuple[int, ...]], config) -> dict[str, list]:
+    """Missing / unexpected / shape-mismatched names of a converted `{name: shape}` against our model."""
+    expected = expected_model_shapes(config)
+    return {
+        "missing": sorted(set(expected) - set(target_shapes)),
+        "unexpected": sorted(set(target_shapes) - set(expected)),
+        "mismatched": sorted(
+            (name, target_shapes[name], expected[name]) for name in set(expected) & set(target_shapes)
+            if tuple(target_shapes[name]) != tuple(expected[name])
+        ),
+    }
+
+
+def plan_conversion(source: ConversionSource, dtype: torch.dtype | None, max_shard_size: int) -> WritePlan:
+    """Map every source key (unknown keys stop here), check names and shapes against the meta model, lay out shards."""
+    checkpoint = source.checkpoint
+    plan = source.key_map.plan(checkpoint.keys())
+    specs: list[TensorSpec] = []
+    for op in plan.operations:
+        shapes = transform_shapes(op.transform, checkpoint.shape(op.source), len(op.targets), **dict(op.transform_args))
+        source_dtype = checkpoint.dtype(op.source)
+        target_dtype = dtype if dtype is not None and source_dtype.is_floating_point else source_dtype
+        specs.extend(TensorSpec(target, target_dtype, tuple(shape)) for target, shape in zip(op.targets, shapes))
+    problems = compare_with_model({spec.name: spec.shape for spec in specs}, source.config)
+    if any(problems.values()):
+        shown = {key: value[:20] for key, value in problems.items() if value}
+        raise ConversionError(f"the converted weights would not match our model for preset {source.preset.name!r}: {shown}")
+    shards = plan_shards(specs, max_shard_size)
+    return WritePlan(plan, specs, shards, shard_file_names(len(shards)))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _progress_bar(total: int, enabled: bool):
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="converting", disable=not enabled)
+
+
+def _is_verbatim_copy(op: Operation, source: ConversionSource, by_target: dict[str, TensorSpec]) -> bool:
+    """A tensor whose bytes go to the output unchanged (copied kernel-side instead of through memory)."""
+    checkpoint = source.checkpoint
+    return (
+        op.transform == "copy" and op.lora_a is None and isinstance(checkpoint, SourceTensors) and op.source in checkpoint.reader
+        and checkpoint.reader.dtype(op.source) == by_target[op.targets[0]].dtype
+        and tuple(checkpoint.shape(op.source)) == by_target[op.targets[0]].shape
+    )
+
+
+def write_weights(folder: Path, source: ConversionSource, write_plan: WritePlan, progress: bool = True) -> None:
+    """Stream every converted tensor into its planned shard (one source tensor in memory at a time)."""
+    by_target = {spec.name: spec for spec in write_plan.specs}
+    shard_of = {spec.name: index for index, shard in enumerate(write_plan.shards) for spec in shard}
+    writers = [ShardWriter(folder / name, shard) for shard, name in zip(write_plan.shards, write_plan.shard_names)]
+    try:
+        with _progress_bar(write_plan.total_bytes, progress) as bar:
+            for op in write_plan.plan.operations:
+                if _is_verbatim_copy(op, source, by_target):
+                    descriptor, offset, dtype, shape = source.checkpoint.reader.location(op.source)
+                    bar.update(writers[shard_of[op.targets[0]]].write_from_file(op.targets[0], dtype, shape, descriptor, offset))
+                    continue
+                for name, tensor in run_operation(op, source.checkpoint.__getitem__, source.lora_scaling).items():
+                    tensor = tensor.to(by_target[name].dtype)
+                    bar.update(writers[shard_of[name]].write(name, tensor))
+                    del tensor
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    if len(write_plan.shards) > 1:
+        write_index(folder, write_plan.shards, write_plan.shard_names)
+
+
+def check_written_weights(folder: Path, config) -> dict[str, list]:
+    """Names and shapes of the written safetensors headers against our meta model (no tensor is read)."""
+    index = folder / "model.safetensors.index.json"
+    names = sorted(set(read_json(index)["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    shapes = {}
+    for name in names:
+        for key, entry in read_safetensors_header(folder / name).items():
+            if key != "__metadata__":
+                shapes[key] = tuple(entry["shape"])
+    return compare_with_model(shapes, config)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Output folder handling and the Hub
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _staging_prefix(output: Path) -> str:
+    return f".{output.name}.partial-"
+
+
+def remove_stale_staging(output: Path) -> list[Path]:
+    """Delete leftovers of interrupted runs (`.<name>.partial-<pid>-*` whose process is gone)."""
+    removed = []
+    for candidate in output.parent.glob(_staging_prefix(output) + "*"):
+        found = re.match(re.escape(_staging_prefix(output)) + r"(\d+)-", candidate.name)
+        if not found or not candidate.is_dir():
+            continue
+        pid = int(found[1])
+        try:
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
+    if output.exists():
+        if not overwrite:
+            raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+        retired = output.parent / f".{output.name}.old-{os.getpid()}"
+        os.rename(output, retired)
+        os.rename(staging, output)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.rename(staging, output)
+    fsync_directory(output.parent)
+
+
+def upload_to_hub(folder: str | Path, repo_id: str, dry_run: bool = False, private: bool = False, token: str | None = None) -> list[str]:
+    """Upload a converted folder with `huggingface_hub`; returns the uploaded files (with `dry_run`, only lists them)."""
+    folder = Path(folder)
+    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    if not (folder / "config.json").is_file():
+        raise ConversionError(f"{folder} is not a converted folder (config.json missing)")
+    if dry_run:
+        return files
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
+                      commit_message="Add converted VideoChat checkpoint (videochat convert)")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConversionResult:
+    output: Path
+    preset: str
+    num_tensors: int
+    total_bytes: int
+    shards: list[str]
+    dropped: dict[str, str]
+    input_sha256: dict[str, str]
+    parity: dict | None
+    messages: list[str]
+    uploaded: list[str] | None = None
+
+
+def convert(
+    source, output, preset=None, llm=None, vit=None, qformer=None, tokenizer=None, qformer_tokenizer=None, dtype=None,
+    verify=False, push_to_hub=None, max_shard_size="5GB", overwrite=False, progress=True, save_processor_files=True,
+    push_dry_run=False,
+) -> ConversionResult:
+    """
+    Convert an original checkpoint into a Hub-ready folder at `output` (see the module docstring).
+
+    Args:
+        source: hub snapshot folder, checkpoint file, original folder or VideoChat2 / VideoChat stage file.
+        output: the folder to create (must not exist unless `overwrite`).
+        preset: a `videochat.convert.presets` name; detected from the source when omitted.
+        llm / vit / qformer: base LLM folder (VideoChat2 / VideoChat, or an LLM config override), EVA ViT-g file and
+            BLIP-2 Q-Former file (VideoChat v1).
+        tokenizer / qformer_tokenizer: LLM tokenizer folder and Q-Former (BERT) tokenizer folder.
+        dtype: cast floating tensors (`"bfloat16"`, `"float16"`, `"float32"`); default keeps the source dtypes.
+        verify: recompute the visual path and LLM spot tensors from the source and compare (model card report).
+        push_to_hub: repo id to upload the finished folder to.
+        max_shard_size: shard size (`"5GB"`, bytes, ...).
+    """
+    output = Path(output).expanduser().resolve()
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; choose a new folder or pass overwrite=True (--overwrite)")
+    target_dtype = None
+    if dtype is not None:
+        target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
+        if target_dtype is None:
+            raise ConversionError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    conversion_source = open_source(source, preset, llm, vit, qformer, tokenizer, qformer_tokenizer)
+    write_plan = plan_conversion(conversion_source, target_dtype, parse_size(max_shard_size))
+    for note in conversion_source.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(output)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(output)}{os.getpid()}-", dir=output.parent))
+    hashes = BackgroundHashes(conversion_source.files)
+    try:
+        write_weights(staging, conversion_source, write_plan, progress)
+        problems = check_written_weights(staging, conversion_source.config)
+        if any(problems.values()):
+            raise ConversionError(f"written weights do not match the model: {problems}")
+        config = conversion_source.config
+        config.dtype = target_dtype or dominant_dtype(write_plan.specs)
+        config.architectures = ["VideoChatForConditionalGeneration"]
+        build_generation_config(conversion_source.preset.name).save_pretrained(str(staging))
+        messages = save_processor(staging, conversion_source) if save_processor_files else ["processor not saved (disabled)"]
+        for message in messages:
+            print(f"note: {message}", file=sys.stderr)
+        # config.json last: a folder without it is never loadable
+        config.save_pretrained(str(staging))
+        parity = None
+        if verify:
+            target_dtypes = {spec.name: spec.dtype for spec in write_plan.specs}
+            parity = verify_visual_path(staging, conversion_source, write_plan.plan.operations, target_dtypes)
+            print_parity(parity)
+        input_hashes = hashes.join()
+        write_model_card(staging, conversion_source, input_hashes, format_parity(parity), push_to_hub, target_dtype, messages)
+        if parity is not None and not parity["ok"]:
+            raise ConversionError(f"verification failed: {parity['failures']}")
+        _move_into_place(staging, output, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    uploaded = None
+    if push_to_hub:
+        uploaded = upload_to_hub(output, push_to_hub, dry_run=push_dry_run)
+    return ConversionResult(
+        output=output, preset=conversion_source.preset.name, num_tensors=len(write_plan.specs),
+        total_bytes=write_plan.total_bytes, shards=write_plan.shard_names, dropped=write_plan.plan.dropped,
+        input_sha256=input_hashes, parity=parity, messages=messages, uploaded=uploaded,
+    )
+
+
+def print_parity(report: dict) -> None:
+    print(f"verification against {report['reference']}:")
+    for name, diff in report["max_abs_diff"].items():
+        print(f"  {name:<60} max_abs_diff={diff:.3e}")
+    print("  OK" if report["ok"] else "  FAILED: " + "; ".join(report["failures"]))
+
+
+__all__ = ["DTYPES", "ConversionResult", "compare_with_model", "convert", "plan_conversion", "upload_to_hub"]

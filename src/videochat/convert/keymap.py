@@ -1,0 +1,308 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Declarative key maps: original checkpoint names -> our parameter names.
+
+A layout is a `KeyMap`: an ordered tuple of `Rule`s (regex over the source key -> one or more target templates plus a
+named tensor transform) and an explicit tuple of `Drop`s (keys that are intentionally not converted, each with the
+reason). `plan()` turns a list of source keys into `Operation`s without touching any tensor, so the same map serves
+a full-size manifest on the meta device, a lazy streaming conversion and the fixture checker. A source key that is
+neither mapped nor dropped stops the plan with the list of unknown keys. PEFT LoRA adapters (`lora_A/lora_B`) next to
+a mapped weight are folded into it: `W + scaling * B @ A`, computed in float32 and cast back.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import torch
+
+
+LORA_PATTERN = re.compile(r"^(?P<base>.+)\.lora_(?P<which>[AB])(?:\.default)?\.weight$")
+
+
+class UnknownKeysError(ValueError):
+    """Raised when a source checkpoint holds keys that the layout neither maps nor drops."""
+
+    def __init__(self, layout: str, keys: list[str]):
+        self.keys = keys
+        shown = "\n  ".join(keys[:50]) + ("\n  ..." if len(keys) > 50 else "")
+        super().__init__(f"{len(keys)} unknown key(s) for layout {layout!r} (neither mapped nor dropped):\n  {shown}")
+
+
+def _copy(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    return [tensors[0]]
+
+
+def _split_dim0(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    tensor = tensors[0]
+    if tensor.shape[0] % num_targets:
+        raise ValueError(f"cannot split a tensor of shape {tuple(tensor.shape)} into {num_targets} equal parts")
+    return [part.contiguous() for part in tensor.chunk(num_targets, dim=0)]
+
+
+def _inflate_patch_2d_to_3d(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    tensor = tensors[0]
+    return [tensor.unsqueeze(2) if tensor.ndim == 4 else tensor]
+
+
+def _squeeze_leading(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
+    return [tensors[0].reshape(tensors[0].shape[-1])]
+
+
+def _grouped_qkv_sizes(rows: int, num_heads: int, num_key_value_heads: int) -> tuple[int, int]:
+    """`(head_dim, heads per KV group)` of a grouped `wqkv` with `rows` output rows."""
+    if num_heads % num_key_value_heads:
+        raise ValueError(f"num_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})")
+    group = num_heads // num_key_value_heads
+    if rows % (num_key_value_heads * (group + 2)):
+        raise ValueError(
+            f"a grouped wqkv with {rows} rows cannot hold {num_heads} query heads and {num_key_value_heads} KV heads"
+        )
+    return rows // (num_key_value_heads * (group + 2)), group
+
+
+def _split_grouped_qkv(
+    tensors: list[torch.Tensor], num_targets: int, num_heads: int, num_key_value_heads: int
+) -> list[torch.Tensor]:
+    """InternLM2 `wqkv` -> q, k, v. Rows are grouped per KV head: `[q (group heads), k, v]`, `head_dim` rows each."""
+    tensor = tensors[0]
+    head_dim, group = _grouped_qkv_sizes(tensor.shape[0], num_heads, num_key_value_heads)
+    grouped = tensor.reshape(num_key_value_heads, group + 2, head_dim, *tensor.shape[1:])
+    query = grouped[:, :group].reshape(num_heads * head_dim, *tensor.shape[1:])
+    key = grouped[:, group].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
+    value = grouped[:, group + 1].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
+    return [query.contiguous(), key.contiguous(), value.contiguous()]
+
+
+def _split_grouped_qkv_shapes(
+    shape: tuple[int, ...], num_targets: int, num_heads: int, num_key_value_heads: int
+) -> list[tuple[int, ...]]:
+    head_dim, _ = _grouped_qkv_sizes(shape[0], num_heads, num_key_value_heads)
+    rest = tuple(shape[1:])
+    return [(num_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest)]
+
+
+# name -> fn(tensors, num_targets, **transform_args) returning one tensor per target
+TRANSFORMS: dict[str, Callable[..., list[torch.Tensor]]] = {
+    "copy": _copy,
+    "split_dim0": _split_dim0,
+    "inflate_patch_2d_to_3d": _inflate_patch_2d_to_3d,
+    "squeeze_leading": _squeeze_leading,
+    "split_grouped_qkv": _split_grouped_qkv,
+}
+
+# name -> fn(source shape, num_targets, **transform_args) returning the target shapes, without tensors
+TRANSFORM_SHAPES: dict[str, Callable[..., list[tuple[int, ...]]]] = {
+    "copy": lambda shape, num_targets: [tuple(shape)],
+    "split_dim0": lambda shape, num_targets: [(shape[0] // num_targets, *shape[1:])] * num_targets,
+    "inflate_patch_2d_to_3d": lambda shape, num_targets: [
+        (shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)
+    ],
+    "squeeze_leading": lambda shape, num_targets: [(shape[-1],)],
+    "split_grouped_qkv": _split_grouped_qkv_shapes,
+}
+
+
+def transform_shapes(transform: str, shape: tuple[int, ...], num_targets: int, **transform_args) -> list[tuple[int, ...]]:
+    """Target shapes of a transform, computed without tensors (for meta-device manifest checks)."""
+    if transform not in TRANSFORM_SHAPES:
+        raise KeyError(f"unknown transform {transform!r}")
+    return TRANSFORM_SHAPES[transform](tuple(shape), num_targets, **transform_args)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style).
+    `transform_args` (`(name, value)` pairs) are passed to the transform, e.g. head counts for `split_grouped_qkv`."""
+
+    pattern: str
+    targets: tuple[str, ...]
+    transform: str = "copy"
+    transform_args: tuple[tuple[str, object], ...] = ()
+
+    def match(self, key: str) -> re.Match | None:
+        return re.fullmatch(self.pattern, key)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Source keys (full-match regex) that are deliberately not converted, with the reason."""
+
+    pattern: str
+    reason: str
+
+
+@dataclass
+class Operation:
+    """One conversion step: read `sources`, fold the optional LoRA pair, apply `transform`, write `targets`."""
+
+    targets: tuple[str, ...]
+    source: str
+    transform: str = "copy"
+    lora_a: str | None = None
+    lora_b: str | None = None
+    transform_args: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def source_keys(self) -> tuple[str, ...]:
+        return tuple(key for key in (self.source, self.lora_a, self.lora_b) if key is not None)
+
+
+@dataclass
+class ConversionPlan:
+    operations: list[Operation]
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_keys(self) -> list[str]:
+        return [target for op in self.operations for target in op.targets]
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """A declarative map for one original checkpoint layout."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    drops: tuple[Drop, ...] = ()
+    # attribute of the LLM in the original class when its weights come from a separate base LLM folder
+    # (VideoChat2 / VideoChat): the folder's keys are re-prefixed under it to meet the stage file's LoRA adapters
+    llm_attribute: str | None = None
+
+    def llm_prefix(self, stage_keys) -> str:
+        """`<llm>.base_model.model.` when the stage checkpoint holds PEFT-wrapped (LoRA) LLM keys, else `<llm>.`."""
+        if self.llm_attribute is None:
+            raise ValueError(f"layout {self.name!r} takes no separate base LLM folder")
+        peft_prefix = f"{self.llm_attribute}.base_model.model."
+        return peft_prefix if any(key.startswith(peft_prefix) for key in stage_keys) else f"{self.llm_attribute}."
+
+    def drop_reason(self, key: str) -> str | None:
+        for drop in self.drops:
+            if re.fullmatch(drop.pattern, key):
+                return drop.reason
+        return None
+
+    def map_key(self, key: str) -> tuple[tuple[str, ...], str] | None:
+        matched = self._match_rule(key)
+        return None if matched is None else (matched[1], matched[0].transform)
+
+    def _match_rule(self, key: str) -> tuple[Rule, tuple[str, ...]] | None:
+        for rule in self.rules:
+            found = rule.match(key)
+            if found:
+                return rule, tuple(found.expand(target) for target in rule.targets)
+        return None
+
+    def plan(self, source_keys: Iterable[str]) -> ConversionPlan:
+        """Map every source key; raise `UnknownKeysError` listing the keys that are neither mapped nor dropped."""
+        keys = list(source_keys)
+        lora_pairs: dict[str, dict[str, str]] = {}
+        for key in keys:
+            found = LORA_PATTERN.match(key)
+            if found:
+                lora_pairs.setdefault(found["base"], {})[found["which"]] = key
+        operations, dropped, unknown, claimed_lora = [], {}, [], set()
+        for key in keys:
+            if LORA_PATTERN.match(key):
+                continue
+            reason = self.drop_reason(key)
+            if reason is not None:
+                dropped[key] = reason
+                continue
+            matched = self._match_rule(key)
+            if matched is None:
+                unknown.append(key)
+                continue
+            rule, targets = matched
+            lora = lora_pairs.get(key.removesuffix(".weight"), {}) if key.endswith(".weight") else {}
+            if lora and set(lora) != {"A", "B"}:
+                raise ValueError(f"incomplete LoRA pair for {key}: found only lora_{''.join(lora)}")
+            if lora:
+                claimed_lora.update(lora.values())
+            operations.append(Operation(targets, key, rule.transform, lora.get("A"), lora.get("B"), rule.transform_args))
+        orphan_lora = [key for pair in lora_pairs.values() for key in pair.values() if key not in claimed_lora]
+        unknown.extend(key for key in orphan_lora if self.drop_reason(key) is None)
+        dropped.update({key: self.drop_reason(key) for key in orphan_lora if self.drop_reason(key) is not None})
+        if unknown:
+            raise UnknownKeysError(self.name, sorted(unknown))
+        _check_unique_targets(operations)
+        return ConversionPlan(operations, dropped)
+
+
+def _check_unique_targets(operations: list[Operation]) -> None:
+    seen: dict[str, str] = {}
+    for op in operations:
+        for target in op.targets:
+            if target in seen:
+                raise ValueError(f"two source keys map to {target!r}: {seen[target]!r} and {op.source!r}")
+            seen[target] = op.source
+
+
+LORA_CHUNK_ELEMENTS = 2**18  # rows of W folded per step: keeps the working memory small for 32k x 4k heads
+
+
+def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+    """`W + scaling * B @ A` computed in float32 (float64 for float64 weights), returned in the weight's dtype.
+    Folded by cache-sized row blocks (`addmm_` into one reused buffer): fast, and the working memory stays small."""
+    compute = torch.float64 if weight.dtype == torch.float64 else torch.float32
+    matrix = weight.reshape(weight.shape[0], -1)
+    merged = torch.empty_like(matrix)
+    lora_a, lora_b = lora_a.to(compute), lora_b.to(compute)
+    rows = max(1, min(matrix.shape[0], LORA_CHUNK_ELEMENTS // max(1, matrix.shape[1])))
+    buffer = torch.empty(rows, matrix.shape[1], dtype=compute)
+    for start in range(0, matrix.shape[0], rows):
+        stop = min(start + rows, matrix.shape[0])
+        block = buffer[: stop - start]
+        block.copy_(matrix[start:stop])
+        block.addmm_(lora_b[start:stop], lora_a, alpha=scaling)
+        merged[start:stop].copy_(block)
+    return merged.reshape(weight.shape)
+
+
+def run_operation(op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None) -> dict[str, torch.Tensor]:
+    """Materialise one operation; `read(key)` returns a source tensor (lazily loaded by the caller)."""
+    tensor = read(op.source)
+    if op.lora_a is not None:
+        if lora_scaling is None:
+            raise ValueError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / r) was given")
+        tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling)
+    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets), **dict(op.transform_args))
+    return dict(zip(op.targets, outputs))
+
+
+def convert_state_dict(
+    key_map: KeyMap, state_dict: Mapping[str, torch.Tensor], lora_scaling: float | None = None
+) -> tuple[dict[str, torch.Tensor], ConversionPlan]:
+    """Convert an in-memory state dict; returns our state dict and the plan (with the dropped keys and reasons)."""
+    plan = key_map.plan(state_dict.keys())
+    converted: dict[str, torch.Tensor] = {}
+    for op in plan.operations:
+        converted.update(run_operation(op, state_dict.__getitem__, lora_scaling))
+    return converted, plan
+
+
+def convert_shapes(key_map: KeyMap, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """Map a `{source key: shape}` manifest to `{our key: shape}` without tensors (LoRA folds keep the base shape)."""
+    plan = key_map.plan(shapes.keys())
+    result: dict[str, tuple[int, ...]] = {}
+    for op in plan.operations:
+        target_shapes = transform_shapes(op.transform, tuple(shapes[op.source]), len(op.targets), **dict(op.transform_args))
+        for target, shape in zip(op.targets, target_shapes):
+            result[target] = shape
+    return result
+
+
+__all__ = [
+    "ConversionPlan",
+    "Drop",
+    "KeyMap",
+    "Operation",
+    "Rule",
+    "TRANSFORMS",
+    "TRANSFORM_SHAPES",
+    "UnknownKeysError",
+    "convert_shapes",
+    "convert_state_dict",
+    "merge_lora",
+    "run_operation",
+    "transform_shapes",
+]

@@ -1,0 +1,194 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Convert an original LLM sentencepiece tokenizer into a `VideoChatTokenizer` folder.
+
+`SRC_DIR` holds the LLM's sentencepiece `tokenizer.model` and, where the hub has one, its `tokenizer_config.json`
+(also read: `special_tokens_map.json`, `added_tokens.json`). `OUTPUT_DIR` receives `tokenizer.json` +
+`tokenizer_config.json` (+ `chat_template.jinja`) that load with `AutoTokenizer.from_pretrained(OUTPUT_DIR)` and give
+the ids of the original slow `LlamaTokenizer(use_fast=False)` for every text.
+
+Settings come from the source `tokenizer_config.json` when there is one (missing keys take the slow
+`LlamaTokenizer` defaults, as the original loading did), otherwise from the preset record's `tokenizer` settings.
+
+    videochat convert-tokenizer SRC_DIR OUTPUT_DIR --preset internvideo2-chat-8b-hd
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .presets import get_preset, preset_names
+from .sentencepiece import AddedTokenSpec, tokenizer_from_sentencepiece
+
+
+SENTENCEPIECE_FILE = "tokenizer.model"
+CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
+NAMED_TOKENS = ("bos_token", "eos_token", "unk_token", "pad_token")
+
+# Defaults of the slow `LlamaTokenizer` (transformers 4.38-4.40) for keys a hub config leaves out.
+LLAMA_TOKENIZER_DEFAULTS: dict[str, Any] = {
+    "legacy": True,  # `legacy=None` behaves as `True`
+    "add_bos_token": True,
+    "add_eos_token": False,
+    "add_prefix_space": True,
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": None,
+}
+
+def _token_content(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "content" in value:
+        return value["content"]
+    raise ValueError(f"cannot read a token from {value!r}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def resolve_tokenizer_settings(src_dir: str | os.PathLike, preset: str) -> dict[str, Any]:
+    """
+    Settings of the original slow tokenizer of `preset` whose files are in `src_dir`.
+
+    Returns a dict with `legacy`, `add_bos_token`, `add_eos_token`, `add_prefix_space`, the named special tokens,
+    `added_tokens_decoder` (id -> entry), `additional_special_tokens` and, when the source config has them,
+    `chat_template` / `model_max_length`.
+    """
+    family = get_preset(preset).tokenizer
+    if family is None:
+        raise ValueError(f"no sentencepiece tokenizer conversion for preset {preset!r}")
+    src_dir = Path(src_dir)
+    config_path = src_dir / CONFIG_FILE
+    if config_path.is_file():
+        settings = {**LLAMA_TOKENIZER_DEFAULTS, "added_tokens_decoder": {}}
+        config = _read_json(config_path)
+        tokenizer_class = (config.get("tokenizer_class") or "LlamaTokenizer").removesuffix("Fast")
+        if tokenizer_class != "LlamaTokenizer":
+            raise ValueError(f"{config_path}: expected a LlamaTokenizer config, got tokenizer_class {tokenizer_class!r}")
+        if (src_dir / SPECIAL_TOKENS_MAP_FILE).is_file():
+            config = {**_read_json(src_dir / SPECIAL_TOKENS_MAP_FILE), **config}
+        for key in ("legacy", "add_bos_token", "add_eos_token", "add_prefix_space"):
+            if config.get(key) is not None:
+                settings[key] = bool(config[key])
+        for key in NAMED_TOKENS:
+            if key in config:
+                settings[key] = _token_content(config[key])
+        settings["added_tokens_decoder"] = {int(k): v for k, v in (config.get("added_tokens_decoder") or {}).items()}
+        settings["additional_special_tokens"] = [
+            _token_content(token) for token in config.get("additional_special_tokens") or []
+        ]
+        for key in ("chat_template", "model_max_length"):
+            if key in config:
+                settings[key] = config[key]
+        if settings["pad_token"] is None:
+            settings["pad_token"] = family.get("pad_token")
+    else:
+        settings = {**LLAMA_TOKENIZER_DEFAULTS, "added_tokens_decoder": {}, "additional_special_tokens": [], **family}
+    if (src_dir / ADDED_TOKENS_FILE).is_file():
+        # Old-style slow tokenizer files: {content: id}, not special unless named.
+        known = {_token_content(entry) for entry in settings["added_tokens_decoder"].values()}
+        for content, index in _read_json(src_dir / ADDED_TOKENS_FILE).items():
+            if content not in known:
+                settings["added_tokens_decoder"][int(index)] = {"content": content, "special": False}
+    return settings
+
+
+def build_tokenizer(src_dir: str | os.PathLike, preset: str):
+    """Build the `VideoChatTokenizer` of `preset` from the original tokenizer files in `src_dir`."""
+    model_file = Path(src_dir) / SENTENCEPIECE_FILE
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{model_file} not found: SRC_DIR must hold the LLM's sentencepiece {SENTENCEPIECE_FILE}")
+    settings = resolve_tokenizer_settings(src_dir, preset)
+    extra = {key: settings[key] for key in ("chat_template", "model_max_length") if key in settings}
+    return tokenizer_from_sentencepiece(
+        str(model_file),
+        legacy=settings["legacy"],
+        add_prefix_space=settings["add_prefix_space"],
+        add_bos_token=settings["add_bos_token"],
+        add_eos_token=settings["add_eos_token"],
+        bos_token=settings["bos_token"],
+        eos_token=settings["eos_token"],
+        unk_token=settings["unk_token"],
+        pad_token=settings["pad_token"],
+        added_tokens={
+            index: AddedTokenSpec.from_config(entry) for index, entry in settings["added_tokens_decoder"].items()
+        },
+        additional_special_tokens=settings["additional_special_tokens"],
+        padding_side="left",
+        **extra,
+    )
+
+
+def convert_tokenizer(src_dir: str | os.PathLike, output_dir: str | os.PathLike, preset: str) -> Path:
+    """
+    Convert the tokenizer in `src_dir` for `preset` and save it to `output_dir` (replaced atomically if it exists).
+
+    Returns the output path.
+    """
+    tokenizer = build_tokenizer(src_dir, preset)
+    output_dir = Path(output_dir).resolve()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700
+        tokenizer.save_pretrained(str(staging))
+        _replace_directory(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def _replace_directory(new: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a directory")
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, retired / target.name)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(retired / target.name, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `convert-tokenizer` arguments (SRC_DIR, OUTPUT_DIR, --preset) to `parser`."""
+    parser.add_argument("src_dir", metavar="SRC_DIR", help=f"folder with the LLM's {SENTENCEPIECE_FILE} (+ {CONFIG_FILE})")
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write the converted tokenizer to")
+    parser.add_argument(
+        "--preset", required=True, choices=preset_names(), help="which model the tokenizer belongs to"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_cli_arguments(
+        argparse.ArgumentParser(prog="videochat convert-tokenizer", description=__doc__.split("\n\n")[0])
+    )
+    args = parser.parse_args(argv)
+    path = convert_tokenizer(args.src_dir, args.output_dir, args.preset)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

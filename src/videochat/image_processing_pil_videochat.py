@@ -1,0 +1,487 @@
+# Copyright 2025 The VideoChat authors. Licensed under the Apache License, Version 2.0.
+"""
+Image and video-frame preprocessing for InternVideo2-Chat, VideoChat2 (incl. HD) and VideoChat v1.
+
+`VideoChatImageProcessor` runs on transformers' PIL backend (no torchvision). Every resize path reproduces the
+ORIGINAL pipeline of the model it serves, operation for operation, so the pixel tensors match the originals:
+
+* `resize_mode="pil"`: per frame, PIL bicubic resize of the shorter side to 224 (long side truncated), centre crop
+  with round(), `/255`, per-channel normalisation (VideoChat2 / VideoChat v1 demos, `GroupScale`...).
+* `resize_mode="torch_antialias"`: InternVideo2-Chat-8B model card, torchvision's tensor `Resize(224)` with
+  `antialias=True` re-stated as `F.interpolate(..., antialias=True)`, centre crop, normalisation.
+* `hd_mode="internvideo2_hd"` / `"videochat2_hd"`: `F.interpolate` bicubic (align_corners=False, no antialias, no
+  clamp) of the 0..255 frames to a grid of 224x224 tiles, `/255`, normalisation, tiles row-major, then a global
+  view resized from the NORMALISED HD frames. VideoChat2-HD tiles inside its model; here it happens up front and
+  yields the same clips.
+
+The tensor functions (`hd_resize_no_padding`, `hd_resize_padding`, `tile_hd_frames`, ...) are public so that
+fixtures' raw frames or model-side tensors can be turned into clips directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers.image_processing_backends import PilBackend
+from transformers.image_processing_utils import BatchFeature
+from transformers.image_utils import PILImageResampling
+from transformers.processing_utils import ImagesKwargs
+
+from .video_utils_videochat import to_rgb_frames
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+HD_MODES = ("none", "internvideo2_hd", "videochat2_hd")
+RESIZE_MODES = ("pil", "torch_antialias")
+IMAGE_RESIZE_MODES = ("square", "video")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Tensor functions (frames are float tensors [T, 3, H, W] unless stated otherwise)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def get_hd_grid_candidates(hd_num: int) -> list[tuple[int, int]]:
+    """All (cols, rows) grids with 1 <= cols * rows <= hd_num, ordered by tile count."""
+    if hd_num < 1:
+        raise ValueError(f"`hd_num` must be >= 1, got {hd_num}.")
+    grids = {(cols, rows) for cols in range(1, hd_num + 1) for rows in range(1, hd_num + 1) if cols * rows <= hd_num}
+    return sorted(grids, key=lambda grid: (grid[0] * grid[1], grid))
+
+
+def find_closest_hd_grid(height: int, width: int, hd_num: int, image_size: int = 224) -> tuple[int, int]:
+    """
+    The (cols, rows) grid whose aspect ratio is closest to `width / height`.
+
+    On an exact tie a later (larger) grid replaces the current one only if the frame's area exceeds half the
+    grid's pixel area, the InternVL rule both originals use.
+    """
+    aspect_ratio = width / height
+    best_difference, best_grid = float("inf"), (1, 1)
+    area = width * height
+    for cols, rows in get_hd_grid_candidates(hd_num):
+        difference = abs(aspect_ratio - cols / rows)
+        if difference < best_difference:
+            best_difference, best_grid = difference, (cols, rows)
+        elif difference == best_difference and area > 0.5 * image_size * image_size * cols * rows:
+            best_grid = (cols, rows)
+    return best_grid
+
+
+def _bicubic(frames: torch.Tensor, size: tuple[int, int], antialias: bool = False) -> torch.Tensor:
+    """
+    Bicubic `F.interpolate` of `[T, C, H, W]` frames. uint8 frames are converted to float32 one frame at a time:
+    the values are those of converting the whole video first, without its full-resolution float copy (which costs
+    more memory traffic than the resize itself).
+    """
+    if frames.dtype != torch.uint8:
+        return F.interpolate(frames, size=size, mode="bicubic", align_corners=False, antialias=antialias)
+    resized = torch.empty((frames.shape[0], frames.shape[1], *size), dtype=torch.float32, device=frames.device)
+    for index, frame in enumerate(frames):
+        resized[index] = _bicubic(frame.unsqueeze(0).float(), size, antialias)[0]
+    return resized
+
+
+def hd_resize_no_padding(
+    frames: torch.Tensor, image_size: int = 224, hd_num: int = 6, fix_ratio: Sequence[int] | None = (2, 1)
+) -> torch.Tensor:
+    """
+    `HD_transform_no_padding`: resize 0..255 frames `[T, 3, H, W]` (float, or uint8 taken as float) to
+    `(224 * rows, 224 * cols)`.
+
+    With `fix_ratio=(cols, rows)` (InternVideo2-Chat-8B-HD default `(2, 1)`) the grid is fixed whatever the aspect
+    ratio; with `fix_ratio=None` the closest grid with at most `hd_num` tiles is chosen.
+    """
+    height, width = frames.shape[-2:]
+    cols, rows = tuple(fix_ratio) if fix_ratio else find_closest_hd_grid(height, width, hd_num, image_size)
+    return _bicubic(frames, (image_size * rows, image_size * cols))
+
+
+def hd_resize_padding(frames: torch.Tensor, image_size: int = 224, hd_num: int = 6) -> torch.Tensor:
+    """
+    `HD_transform_padding`: scale the long side to `s * 224` with the largest `s` such that
+    `s * ceil(s / ratio) <= hd_num`, then pad the height up to a multiple of 224 with 255 (top gets the floor half).
+
+    Portrait frames are rotated by 180 degrees (`flip(-2, -1)`, not a transpose) and only the arithmetic swaps
+    width and height, so they end up squashed into a landscape canvas, exactly like the original.
+    """
+    height, width = frames.shape[-2:]
+    portrait = width < height
+    if portrait:
+        frames = frames.flip(-2, -1)
+        width, height = height, width
+    ratio = width / height
+    scale = 1
+    while scale * math.ceil(scale / ratio) <= hd_num:
+        scale += 1
+    scale -= 1
+    new_width = int(scale * image_size)
+    new_height = int(new_width / ratio)
+    resized = _bicubic(frames, (new_height, new_width))
+    target_height = int(np.ceil(new_height / image_size) * image_size)
+    top = (target_height - new_height) // 2
+    bottom = target_height - new_height - top
+    padded = F.pad(resized, [0, 0, top, bottom], mode="constant", value=255)
+    return padded.flip(-2, -1) if portrait else padded
+
+
+def normalize_frames(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """`x / 255` then `(x - mean) / std` per channel with float32 mean/std tensors (torchvision `Normalize`)."""
+    frames = frames.float().div(255.0)
+    mean = torch.as_tensor(mean, dtype=frames.dtype).view(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=frames.dtype).view(-1, 1, 1)
+    return frames.sub_(mean).div_(std)
+
+
+def tile_hd_frames(frames: torch.Tensor, image_size: int = 224, add_global_view: bool = True) -> torch.Tensor:
+    """
+    Cut normalised HD frames `[T, 3, rows * 224, cols * 224]` into clips `[rows * cols (+1), T, 3, 224, 224]`:
+    tiles in row-major order, then (if `add_global_view`) the whole frame resized to 224x224 with bicubic
+    `F.interpolate` (no antialias), as both originals do.
+    """
+    num_frames, channels, height, width = frames.shape
+    if height % image_size or width % image_size:
+        raise ValueError(f"HD frames of size {height}x{width} are not a grid of {image_size}x{image_size} tiles.")
+    rows, cols = height // image_size, width // image_size
+    clips = frames.new_empty((rows * cols + int(add_global_view), num_frames, channels, image_size, image_size))
+    tiles = frames.reshape(num_frames, channels, rows, image_size, cols, image_size).permute(2, 4, 0, 1, 3, 5)
+    clips[: rows * cols].view(rows, cols, num_frames, channels, image_size, image_size).copy_(tiles)
+    if add_global_view:
+        clips[-1] = _bicubic(frames, (image_size, image_size))
+    return clips
+
+
+def hd_preprocess_frames(
+    frames: torch.Tensor,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    image_size: int = 224,
+    hd_num: int = 6,
+    fix_ratio: Sequence[int] | None = (2, 1),
+    padding: bool = False,
+    add_global_view: bool = True,
+) -> torch.Tensor:
+    """uint8/float frames `[T, 3, H, W]` (0..255) -> HD clips `[num_clips, T, 3, 224, 224]`."""
+    if frames.dtype != torch.uint8:
+        frames = frames.float()
+    if padding:
+        resized = hd_resize_padding(frames, image_size=image_size, hd_num=hd_num)
+    else:
+        resized = hd_resize_no_padding(frames, image_size=image_size, hd_num=hd_num, fix_ratio=fix_ratio)
+    return tile_hd_frames(normalize_frames(resized, mean, std), image_size, add_global_view)
+
+
+def shorter_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """Output (height, width) of a shorter-side resize to `size`; the long side is truncated (torchvision rule)."""
+    if height <= width:
+        return size, int(size * width / height)
+    return int(size * height / width), size
+
+
+def center_crop_box(height: int, width: int, crop_height: int, crop_width: int) -> tuple[int, int]:
+    """(top, left) of a centre crop, `round((h - ch) / 2)` like torchvision's `center_crop`."""
+    if crop_height > height or crop_width > width:
+        raise ValueError(f"Cannot crop {crop_height}x{crop_width} out of a {height}x{width} frame.")
+    return int(round((height - crop_height) / 2.0)), int(round((width - crop_width) / 2.0))
+
+
+def pil_resize_crop_frames(frames: np.ndarray, size: int = 224, crop_size: int = 224) -> np.ndarray:
+    """
+    VideoChat2 / VideoChat `GroupScale` + `GroupCenterCrop`: per uint8 RGB frame `[H, W, 3]`, PIL bicubic resize of
+    the shorter side to `size`, then a centre crop. Returns uint8 `[T, crop, crop, 3]`.
+    """
+    out = []
+    for frame in frames:
+        image = Image.fromarray(frame)
+        new_height, new_width = shorter_side_size(image.height, image.width, size)
+        image = image.resize((new_width, new_height), Image.BICUBIC)
+        top, left = center_crop_box(new_height, new_width, crop_size, crop_size)
+        out.append(np.asarray(image.crop((left, top, left + crop_size, top + crop_size))))
+    return np.stack(out)
+
+
+def normalize_stacked_frames(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """
+    `Stack` + `ToTorchFormatTensor` + `GroupNormalize` of the VideoChat2 demos: uint8 `[T, H, W, 3]` -> float
+    `[T, 3, H, W]`, `/255`, then per channel subtract/divide by the Python float mean/std.
+    """
+    num_frames, height, width, _ = frames.shape
+    stacked = torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 2, 0, 3).reshape(height, width, -1)))
+    tensor = stacked.permute(2, 0, 1).contiguous().float().div(255)
+    for channel_index in range(tensor.shape[0]):
+        channel = tensor[channel_index]
+        channel.sub_(mean[channel_index % 3]).div_(std[channel_index % 3])
+    return tensor.view(num_frames, 3, height, width)
+
+
+def tensor_resize_crop_frames(
+    frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], size: int = 224, crop_size: int = 224
+) -> torch.Tensor:
+    """
+    InternVideo2-Chat-8B (non-HD) model card: uint8 `[T, 3, H, W]` -> `/255` -> torchvision tensor
+    `Resize(size, bicubic)` (shorter side, `antialias=True`) -> `CenterCrop(crop_size)` -> `Normalize`.
+    """
+    frames = frames.float().div(255.0)
+    new_height, new_width = shorter_side_size(frames.shape[-2], frames.shape[-1], size)
+    frames = _bicubic(frames, (new_height, new_width), antialias=True)
+    top, left = center_crop_box(new_height, new_width, crop_size, crop_size)
+    frames = frames[..., top : top + crop_size, left : left + crop_size]
+    mean_tensor = torch.as_tensor(mean, dtype=frames.dtype).view(-1, 1, 1)
+    std_tensor = torch.as_tensor(std, dtype=frames.dtype).view(-1, 1, 1)
+    return frames.sub(mean_tensor).div(std_tensor)
+
+
+def square_resize_image(image: np.ndarray, mean: Sequence[float], std: Sequence[float], size: int = 224) -> torch.Tensor:
+    """VideoChat2 demo images: PIL `Resize((size, size), BICUBIC)` + `ToTensor` + `Normalize` -> `[3, size, size]`."""
+    resized = Image.fromarray(image).resize((size, size), Image.BICUBIC)
+    tensor = torch.from_numpy(np.array(resized, copy=True)).permute(2, 0, 1).contiguous().float().div(255)
+    mean_tensor = torch.as_tensor(mean, dtype=tensor.dtype).view(-1, 1, 1)
+    std_tensor = torch.as_tensor(std, dtype=tensor.dtype).view(-1, 1, 1)
+    return tensor.sub(mean_tensor).div(std_tensor)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Image processor
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class VideoChatImageProcessorKwargs(ImagesKwargs, total=False):
+    """
+    hd_mode (`str`): one of `"none"`, `"internvideo2_hd"`, `"videochat2_hd"`.
+    hd_num (`int`): maximum number of HD tiles.
+    fix_ratio (`tuple[int, int]` or `None`): fixed (cols, rows) grid of the InternVideo2 HD transform.
+    hd_padding (`bool`): use the padding HD transform (255 fill) instead of resizing to the grid.
+    add_global_view (`bool`): append the global 224x224 view after the HD tiles.
+    resize_mode (`str`): non-HD video path, `"pil"` or `"torch_antialias"`.
+    image_resize_mode (`str`): `"square"` (PIL `Resize((224, 224))`) or `"video"` (an image is a 1-frame video).
+    image_image_mean / image_image_std: statistics for images when they differ from the video ones.
+    num_frames (`int`): default number of frames the processor samples from a video.
+    """
+
+    hd_mode: str
+    hd_num: int
+    fix_ratio: tuple[int, int] | list[int] | None
+    hd_padding: bool
+    add_global_view: bool
+    resize_mode: str
+    image_resize_mode: str
+    image_image_mean: tuple[float, ...] | list[float] | None
+    image_image_std: tuple[float, ...] | list[float] | None
+    num_frames: int
+
+
+class VideoChatImageProcessor(PilBackend):
+    r"""
+    Image processor for the VideoChat family (PIL backend, torchvision-free).
+
+    Images go through `preprocess` (`__call__(images=...)`) and become `pixel_values` `(N, 3, 224, 224)` with one
+    row per clip (`image_num_clips` gives the clips per image: 1, or tiles + 1 for HD presets). Videos go through
+    `preprocess_videos` (`__call__(videos=...)`) and become `pixel_values_videos` `(num_clips_total, T, 3, 224, 224)`
+    with `video_num_clips`, the clips per video (1, or tiles + 1 for HD presets, global view last).
+
+    """
+
+    valid_kwargs = VideoChatImageProcessorKwargs
+    model_input_names = ["pixel_values", "pixel_values_videos"]
+
+    resample = PILImageResampling.BICUBIC
+    image_mean = IMAGENET_MEAN
+    image_std = IMAGENET_STD
+    size = {"shortest_edge": 224}
+    crop_size = {"height": 224, "width": 224}
+    do_resize = True
+    do_center_crop = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+    hd_mode = "none"
+    hd_num = 6
+    fix_ratio = None
+    hd_padding = False
+    add_global_view = True
+    resize_mode = "pil"
+    image_resize_mode = "square"
+    image_image_mean = None
+    image_image_std = None
+    num_frames = 8
+
+    def __init__(self, **kwargs):
+        if kwargs.get("fix_ratio") is not None:
+            kwargs["fix_ratio"] = tuple(int(value) for value in kwargs["fix_ratio"])
+        for name in ("image_image_mean", "image_image_std"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = tuple(float(value) for value in kwargs[name])
+        explicit_fix_ratio = "fix_ratio" in kwargs
+        fix_ratio = kwargs.get("fix_ratio")
+        super().__init__(**kwargs)
+        # `_set_attributes` treats None as "use the class default"; an explicit None must stay None.
+        if explicit_fix_ratio:
+            self.fix_ratio = fix_ratio
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        if self.hd_mode not in HD_MODES:
+            raise ValueError(f"Unknown hd_mode {self.hd_mode!r}; choose one of {HD_MODES}.")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"Unknown resize_mode {self.resize_mode!r}; choose one of {RESIZE_MODES}.")
+        if self.image_resize_mode not in IMAGE_RESIZE_MODES:
+            raise ValueError(f"Unknown image_resize_mode {self.image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}.")
+        if not isinstance(self.hd_num, int) or self.hd_num < 1:
+            raise ValueError(f"`hd_num` must be a positive integer, got {self.hd_num!r}.")
+        if self.fix_ratio is not None and (len(self.fix_ratio) != 2 or min(self.fix_ratio) < 1):
+            raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {self.fix_ratio!r}.")
+
+    @property
+    def image_size(self) -> int:
+        """Side of every clip (224 for all released models)."""
+        return int(self.crop_size.height or self.crop_size["height"])
+
+    @property
+    def is_hd(self) -> bool:
+        return self.hd_mode != "none"
+
+    # --------------------------------------------------------------------------------------------- entry point
+
+    def __call__(self, images=None, videos=None, **kwargs) -> BatchFeature:
+        """Preprocess `images` and/or `videos`; returns the union of both outputs."""
+        if images is None and videos is None:
+            raise ValueError("Pass `images` and/or `videos`.")
+        data = {}
+        return_tensors = kwargs.pop("return_tensors", "pt")
+        if images is not None:
+            data.update(self.preprocess(images, return_tensors=None, **kwargs))
+        if videos is not None:
+            data.update(self.preprocess_videos(videos, **kwargs))
+        return BatchFeature(data=data, tensor_type=None if return_tensors == "pt" else return_tensors)
+
+    # --------------------------------------------------------------------------------------------- videos
+
+    def _video_settings(self, kwargs: dict) -> dict:
+        settings = {
+            name: kwargs.pop(name, getattr(self, name))
+            for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding", "add_global_view", "resize_mode",
+                         "image_mean", "image_std")
+        }
+        if settings["hd_mode"] not in HD_MODES:
+            raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")
+        if settings["resize_mode"] not in RESIZE_MODES:
+            raise ValueError(f"Unknown resize_mode {settings['resize_mode']!r}; choose one of {RESIZE_MODES}.")
+        return settings
+
+    def preprocess_video_frames(self, frames, **kwargs) -> torch.Tensor:
+        """
+        One video's sampled frames (uint8 `(T, H, W, 3)`, or anything `to_rgb_frames` accepts) -> clips
+        `(num_clips, T, 3, 224, 224)`.
+        """
+        settings = self._video_settings(kwargs)
+        frames = to_rgb_frames(frames)
+        size = self.image_size
+        if settings["hd_mode"] != "none":
+            fix_ratio = settings["fix_ratio"] if settings["hd_mode"] == "internvideo2_hd" else None
+            return hd_preprocess_frames(
+                torch.from_numpy(frames).permute(0, 3, 1, 2),
+                mean=settings["image_mean"],
+                std=settings["image_std"],
+                image_size=size,
+                hd_num=settings["hd_num"],
+                fix_ratio=fix_ratio,
+                padding=settings["hd_padding"],
+                add_global_view=settings["add_global_view"],
+            )
+        if settings["resize_mode"] == "torch_antialias":
+            clip = tensor_resize_crop_frames(
+                torch.from_numpy(frames).permute(0, 3, 1, 2), settings["image_mean"], settings["image_std"], size, size
+            )
+        else:
+            clip = normalize_stacked_frames(
+                pil_resize_crop_frames(frames, size, size), settings["image_mean"], settings["image_std"]
+            )
+        return clip.unsqueeze(0)
+
+    def preprocess_videos(self, videos, **kwargs) -> BatchFeature:
+        """
+        Preprocess decoded videos (a `(T, H, W, 3)` array/tensor or a list of them; all with the same T).
+
+        Returns `pixel_values_videos` `(num_clips_total, T, 3, 224, 224)` float32 and `video_num_clips`.
+        """
+        kwargs.pop("return_tensors", None)
+        if _is_single_video(videos):
+            videos = [videos]
+        if not isinstance(videos, (list, tuple)) or len(videos) == 0:
+            raise ValueError("`videos` must be a decoded video or a non-empty list of decoded videos.")
+        clips = [self.preprocess_video_frames(video, **dict(kwargs)) for video in videos]
+        num_frames = {clip.shape[1] for clip in clips}
+        if len(num_frames) > 1:
+            raise ValueError(f"All videos of a batch must have the same number of frames, got {sorted(num_frames)}.")
+        return BatchFeature(
+            data={"pixel_values_videos": torch.cat(clips, dim=0), "video_num_clips": [clip.shape[0] for clip in clips]}
+        )
+
+    # --------------------------------------------------------------------------------------------- images
+
+    def _preprocess(self, images: list[np.ndarray], return_tensors=None, **kwargs) -> BatchFeature:
+        """Images arrive as channels-first numpy arrays (PIL backend); each becomes one or more 224x224 clips."""
+        mean = kwargs.get("image_image_mean") or self.image_image_mean or kwargs.get("image_mean") or self.image_mean
+        std = kwargs.get("image_image_std") or self.image_image_std or kwargs.get("image_std") or self.image_std
+        image_resize_mode = kwargs.get("image_resize_mode") or self.image_resize_mode
+        if image_resize_mode not in IMAGE_RESIZE_MODES:
+            raise ValueError(f"Unknown image_resize_mode {image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}.")
+        video_kwargs = {
+            name: kwargs[name]
+            for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding", "add_global_view", "resize_mode")
+            if kwargs.get(name) is not None
+        }
+        pixel_values, num_clips = [], []
+        for image in images:
+            image = _channels_last_uint8(image)
+            if image_resize_mode == "square":
+                clips = square_resize_image(image, mean, std, self.image_size).unsqueeze(0)
+            else:
+                clips = self.preprocess_video_frames(image[None], image_mean=mean, image_std=std, **video_kwargs)[:, 0]
+            pixel_values.append(clips)
+            num_clips.append(clips.shape[0])
+        return BatchFeature(data={"pixel_values": torch.cat(pixel_values, dim=0), "image_num_clips": num_clips})
+
+
+def _is_single_video(videos) -> bool:
+    if isinstance(videos, np.ndarray) or isinstance(videos, torch.Tensor):
+        return videos.ndim in (3, 4)
+    return False
+
+
+def _channels_last_uint8(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[-1] not in (1, 3, 4):
+        image = np.moveaxis(image, 0, -1)
+    return to_rgb_frames(image[None])[0]
+
+
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "HD_MODES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "VideoChatImageProcessor",
+    "center_crop_box",
+    "find_closest_hd_grid",
+    "get_hd_grid_candidates",
+    "hd_preprocess_frames",
+    "hd_resize_no_padding",
+    "hd_resize_padding",
+    "normalize_frames",
+    "normalize_stacked_frames",
+    "pil_resize_crop_frames",
+    "shorter_side_size",
+    "square_resize_image",
+    "tensor_resize_crop_frames",
+    "tile_hd_frames",
+]

@@ -1,0 +1,6 @@
+import sys
+
+from .checker import main
+
+
+sys.exit(main())

@@ -1,0 +1,234 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""Fixture checker: `python -m videochat.parity FIXTURE_DIR [--json]`.
+
+Reads a folder in the format of `shared/fixtures` (original checkpoint + original config + tokenizers +
+`inputs.safetensors` + `expected.safetensors` recorded by running the ORIGINAL code), converts the original
+checkpoint with our conversion code, runs our model on the recorded inputs and prints, for every recorded tensor, the
+max abs difference, plus whether the greedy tokens are identical. Exit code 1 when anything is off tolerance.
+
+Tolerance: 1e-5 max abs diff in float32 for every intermediate. Logits are compared with `1e-5 * max(1, max|ref|)`:
+folding LoRA into the weights (which removes peft at run time) changes the float32 summation order, and the
+fixtures' own float32 logits are ~4e-5 away from a float64 evaluation of the same model, so a purely absolute 1e-5
+on values of magnitude ~17 would demand more precision than the reference itself has.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig
+
+from ..convert.sources import detect_layout
+from ..convert.verify import load_converted, max_abs_diff
+from . import internvideo2_chat, videochat2
+from .common import ABS_TOLERANCE, FixtureBundle, FixtureCase, read_original_config
+from .internlm2 import run_fixture as run_internlm2_fixture
+from .preprocessing import preprocessing_checks
+
+
+# original layout -> adapter turning a fixture folder into a `FixtureBundle`
+FIXTURE_ADAPTERS = {
+    "internvideo2_chat": internvideo2_chat.load_fixture,
+    "videochat2": videochat2.load_fixture,
+    "videochat_v1": videochat2.load_fixture,
+}
+
+
+def detect_family(fixture_dir: Path) -> str:
+    """Kind of a fixture folder: an LLM-only InternLM2 folder, or the original layout of a chat-model folder."""
+    llm_config = fixture_dir / "original" / "config.json"
+    if llm_config.is_file() and "internlm2" in llm_config.read_text().lower():
+        return "internlm2"
+    return detect_layout(read_original_config(fixture_dir), ())
+
+
+def load_fixture(fixture_dir: str | Path) -> FixtureBundle:
+    fixture_dir = Path(fixture_dir)
+    return FIXTURE_ADAPTERS[detect_family(fixture_dir)](fixture_dir)
+
+
+def _capture_llm_inputs(model) -> tuple[dict, Callable[[], None]]:
+    captured = {}
+
+    def hook(module, args, kwargs):
+        captured.setdefault("inputs_embeds", kwargs.get("inputs_embeds"))
+
+    handle = model.model.language_model.register_forward_pre_hook(hook, with_kwargs=True)
+    return captured, handle.remove
+
+
+@torch.no_grad()
+def compute_outputs(model, case: FixtureCase, num_new_tokens: int) -> dict[str, torch.Tensor]:
+    """Our intermediates for one case: vision encoder output, vision layernorm, Q-Former queries and output,
+    projection, LLM inputs_embeds, logits and greedy ids."""
+    inputs = case.forward_inputs
+    outputs: dict[str, torch.Tensor] = {}
+    if inputs.get("pixel_values_videos") is not None:
+        features = model.model.get_video_features(
+            inputs["pixel_values_videos"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
+        )
+    elif inputs.get("pixel_values") is not None:
+        features = model.model.get_image_features(
+            inputs["pixel_values"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
+        )
+    else:
+        features = None
+    if features is not None:
+        outputs.update(
+            vision_encoder_out=features.last_hidden_state,
+            vision_layernorm_out=features.vision_layernorm_output,
+            qformer_query_embeds=features.qformer_query_embeds,
+            qformer_last_hidden_state=features.qformer_last_hidden_state,
+            projection_out=features.pooler_output,
+        )
+    captured, remove = _capture_llm_inputs(model)
+    try:
+        forward = model(**inputs)
+    finally:
+        remove()
+    outputs["inputs_embeds"] = captured["inputs_embeds"]
+    outputs["logits"] = forward.logits
+    if num_new_tokens:
+        outputs["generated_ids"] = greedy_tokens(model, inputs, num_new_tokens)
+    return outputs
+
+
+@torch.no_grad()
+def greedy_tokens(model, inputs: dict, num_new_tokens: int) -> torch.Tensor:
+    """`num_new_tokens` greedy steps through `generate()`, not stopping at EOS (the fixtures record plain argmax
+    steps, some past an EOS)."""
+    # `eos_token_id=[]` (not None, which the model's generation config would override) disables EOS stopping; an
+    # explicit all-ones mask stops generate from inferring one from a pad id that could equal the placeholder id 0
+    pad_token_id = getattr(model.config.text_config, "pad_token_id", None)
+    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=num_new_tokens, min_new_tokens=0, eos_token_id=[],
+                              pad_token_id=0 if pad_token_id is None else pad_token_id)
+    inputs = dict(inputs)
+    if inputs.get("attention_mask") is None:
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    generated = model.generate(**inputs, generation_config=config)
+    return generated[:, inputs["input_ids"].shape[1]:]
+
+
+def tolerance_for(name: str, reference: torch.Tensor) -> float:
+    if name == "logits":
+        return ABS_TOLERANCE * max(1.0, reference.abs().max().item())
+    return ABS_TOLERANCE
+
+
+def _record_check(name: str, value: float | bool, tensors: dict, failures: list) -> None:
+    """Booleans (equal ids, strings, indices) are reported as 0.0 / 1.0, numbers as max abs diffs."""
+    if isinstance(value, bool):
+        tensors[name] = 0.0 if value else 1.0
+        if not value:
+            failures.append(f"{name}: mismatch")
+    else:
+        tensors[name] = float(value)
+        if not value <= ABS_TOLERANCE:
+            failures.append(f"{name}: max abs diff {value:.3g}")
+
+
+def run_fixture(fixture_dir: str | Path) -> dict:
+    """Check one fixture folder; returns the JSON-able report."""
+    if detect_family(Path(fixture_dir)) == "internlm2":
+        return _run_llm_fixture(Path(fixture_dir))
+    bundle = load_fixture(fixture_dir)
+    model = bundle.model.eval()
+    tensors: dict[str, float] = {}
+    failures: list[str] = []
+    greedy_equal = True
+    for case in bundle.cases:
+        num_new = int(case.generated_ids.numel()) if case.generated_ids is not None else 0
+        ours = compute_outputs(model, case, num_new)
+        for our_name, (fixture_name, reference) in case.expected.items():
+            diff = max_abs_diff(ours[our_name], reference)
+            tensors[fixture_name] = diff
+            if not diff <= tolerance_for(our_name, reference):
+                failures.append(f"{fixture_name}: max abs diff {diff:.3g}")
+        if case.generated_ids is not None:
+            same = torch.equal(ours["generated_ids"].reshape(-1).cpu(), case.generated_ids.reshape(-1).cpu())
+            tensors[f"{case.name}.generated_ids"] = 0.0 if same else 1.0
+            if not same:
+                greedy_equal = False
+                failures.append(
+                    f"{case.name}.generated_ids: ours {ours['generated_ids'].reshape(-1).tolist()} vs "
+                    f"{case.generated_ids.reshape(-1).tolist()}"
+                )
+        for check_name, check in case.extra_checks.items():
+            _record_check(check_name, check(), tensors, failures)
+    for check_name, check in preprocessing_checks(Path(fixture_dir), bundle.family).items():
+        _record_check(check_name, check(), tensors, failures)
+    return {
+        "fixture": str(fixture_dir),
+        "family": bundle.family,
+        "tensors": tensors,
+        "greedy_equal": greedy_equal,
+        "ok": not failures,
+        "failures": failures,
+        "notes": bundle.notes,
+    }
+
+
+def verify_converted_folder(folder: str | Path, fixture_dir: str | Path) -> dict:
+    """A folder written by `videochat convert` from a fixture's original checkpoint, loaded through the Auto class,
+    on the fixture's recorded inputs against the recorded original outputs."""
+    bundle = load_fixture(fixture_dir)
+    model = load_converted(Path(folder))
+    diffs, failures = {}, []
+    for case in bundle.cases:
+        num_new = int(case.generated_ids.numel()) if case.generated_ids is not None else 0
+        ours = compute_outputs(model, case, num_new)
+        for our_name, (fixture_name, reference) in case.expected.items():
+            diffs[fixture_name] = diff = max_abs_diff(ours[our_name], reference)
+            if not diff <= tolerance_for(our_name, reference):
+                failures.append(f"{fixture_name}: max abs diff {diff:.3g}")
+        if case.generated_ids is not None:
+            same = torch.equal(ours["generated_ids"].reshape(-1), case.generated_ids.reshape(-1))
+            diffs[f"{case.name}.generated_ids"] = 0.0 if same else 1.0
+            if not same:
+                failures.append(f"{case.name}.generated_ids differ")
+    return {"kind": "fixture", "reference": str(fixture_dir), "max_abs_diff": diffs, "failures": failures, "ok": not failures}
+
+
+def _run_llm_fixture(fixture_dir: Path) -> dict:
+    """InternLM2 folders hold only an LLM (written as an in-tree Llama by our conversion)."""
+    tensors, failures, greedy_equal = run_internlm2_fixture(fixture_dir, tolerance_for)
+    return {"fixture": str(fixture_dir), "family": "internlm2", "tensors": tensors, "greedy_equal": greedy_equal,
+            "ok": not failures, "failures": failures, "notes": []}
+
+
+def _print_report(report: dict) -> None:
+    print(f"fixture: {report['fixture']} ({report['family']})")
+    for name, diff in report["tensors"].items():
+        print(f"  {name:<48} max_abs_diff={diff:.3e}")
+    print(f"  greedy tokens identical: {report['greedy_equal']}")
+    for failure in report["failures"]:
+        print(f"  FAIL {failure}")
+    print("OK" if report["ok"] else "FAILED")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m videochat.parity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("fixture_dirs", nargs="+", help="fixture folder(s) in the shared/fixtures format")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per fixture")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    all_ok = True
+    for fixture_dir in args.fixture_dirs:
+        try:
+            report = run_fixture(fixture_dir)
+        except (FileNotFoundError, ValueError, KeyError) as error:
+            report = {"fixture": str(fixture_dir), "family": None, "tensors": {}, "greedy_equal": False, "ok": False,
+                      "failures": [f"{type(error).__name__}: {error}"], "notes": []}
+        all_ok &= report["ok"]
+        if args.json:
+            print(json.dumps({key: report[key] for key in ("fixture", "tensors", "greedy_equal", "ok", "failures")}))
+        else:
+            _print_report(report)
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
