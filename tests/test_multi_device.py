@@ -7,7 +7,7 @@ import pytest
 import torch
 
 
-BLOCK_CLASSES = ("InternVLVisionLayer", "InstructBlipQFormerLayer", "MistralDecoderLayer")
+BLOCK_CLASSES = ("InternVLVisionLayer", "Blip2QFormerLayer", "MistralDecoderLayer")
 
 
 @pytest.fixture(scope="module")

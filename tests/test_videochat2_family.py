@@ -184,7 +184,7 @@ def test_real_ask_anything_config_gives_the_preset_sizes():
     llm_config = {"model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
                   "num_attention_heads": 40, "vocab_size": 32001}
     config = videochat2_config(v1, detect_preset(Path("x.pth"), v1, (), llm_config), llm_config)
-    assert config.preset == "videochat-13b" and not config.qformer_config.use_text_input
+    assert config.preset == "videochat-13b" and not config.qformer_takes_text
     assert config.vision_config.num_gmhra_layers == 8 and config.text_config.hidden_size == 5120
 
 
@@ -195,7 +195,7 @@ def test_v1_files_convert_and_ln_vision_comes_from_the_videochat_file():
     videochat_ln = torch.load(folder / "original_checkpoint.pth", weights_only=True)["model"]["ln_vision.weight"]
     blip2_ln = torch.load(folder / "blip2_qformer.pth", weights_only=True)["model"]["ln_vision.weight"]
     assert not torch.equal(videochat_ln, blip2_ln)
-    assert torch.equal(model.model.vision_layernorm.weight.detach(), videochat_ln)
+    assert torch.equal(model.model.vision_model.post_layernorm.weight.detach(), videochat_ln)
     eva_patch = torch.load(folder / "eva_vit_g.pth", weights_only=True)["patch_embed.proj.weight"]
     assert torch.equal(model.model.vision_model.embeddings.patch_embeddings.projection.weight.detach(), eva_patch.unsqueeze(2))
     assert "blip2.ln_vision.weight" in plan.dropped
@@ -256,12 +256,16 @@ def test_umt_encoder_runs_4_8_16_frames_and_reproduces_the_fixture(vicuna):
     encoder = model.model.vision_model
     clip = inputs["pixel_values"]  # [1, 8, 3, 224, 224]
     clips = {4: clip[:, ::2], 8: clip, 16: clip.repeat_interleave(2, dim=1)}
-    outputs = {t: encoder(frames.permute(0, 2, 1, 3, 4)).last_hidden_state for t, frames in clips.items()}
+    # the last block's output (before post_layernorm) is the last of the recorded hidden states
+    results = {t: encoder(frames.permute(0, 2, 1, 3, 4), output_hidden_states=True) for t, frames in clips.items()}
+    outputs = {t: result.hidden_states[-1] for t, result in results.items()}
     for num_frames, output in outputs.items():
         assert output.shape == (1, num_frames * 196, 64)
+        assert len(results[num_frames].hidden_states) == model.config.vision_config.num_hidden_layers + 1
         assert torch.isfinite(output).all()
-    reference = expected["chat.vision_encoder_out"].reshape(1, -1, 64)
-    assert (outputs[8] - reference).abs().max().item() <= 1e-5
+    assert (outputs[8] - expected["chat.vision_encoder_out"].reshape(1, -1, 64)).abs().max().item() <= 1e-5
+    after_layernorm = expected["chat.vision_layernorm_out"].reshape(1, -1, 64)
+    assert (results[8].last_hidden_state - after_layernorm).abs().max().item() <= 1e-5
     # the frame count changes the (temporal) position table, hence the features
     assert not torch.allclose(outputs[16][:, :196], outputs[8][:, :196], atol=1e-4)
 
@@ -344,17 +348,17 @@ def test_image_input_through_the_same_model(vicuna):
 
 
 def _tiny_vision_config(encoder_type: str, **fields):
-    from videochat import VideoChatVisionConfig
+    from conftest import tiny_vision_config
+    from transformers import AutoConfig
 
-    base = {"encoder_type": encoder_type, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 3,
-            "num_attention_heads": 4, "image_size": 28, "patch_size": 14, "num_frames": 4, "norm_type": "layer_norm",
-            "use_qk_norm": False, "layer_scale_init_value": 0.0}
-    return VideoChatVisionConfig(**{**base, **fields})
+    fields = {"num_hidden_layers": 3, **fields}
+    model_type = tiny_vision_config(encoder_type)["model_type"]
+    return AutoConfig.for_model(model_type, **{k: v for k, v in tiny_vision_config(encoder_type, **fields).items() if k != "model_type"})
 
 
 @torch.no_grad()
 def test_fresh_gmhra_blocks_start_as_identity():
-    from videochat.modeling_videochat_vision import EvaGmhraVisionModel
+    from videochat.modeling_videochat_vision import VideoChatEvaGmhraVisionModel as EvaGmhraVisionModel
 
     torch.manual_seed(0)
     encoder = EvaGmhraVisionModel(_tiny_vision_config("eva_gmhra", num_gmhra_layers=2, gmhra_mlp_ratio=1.5)).eval()
@@ -365,11 +369,12 @@ def test_fresh_gmhra_blocks_start_as_identity():
     assert output[:, :-1].abs().max().item() > 0.0
 
 
-def test_umt_layers_leave_no_extra_field_in_the_config():
-    from videochat.modeling_videochat_vision import UMTVisionModel
+def test_umt_layers_have_q_and_v_bias_without_k_bias_and_leave_the_config_unchanged():
+    from videochat.modeling_videochat_vision import VideoChatUMTVisionModel as UMTVisionModel
 
     config = _tiny_vision_config("umt")
+    before = config.to_dict()
     encoder = UMTVisionModel(config)
-    assert "qv_bias" not in config.to_dict() and not hasattr(config, "qv_bias")
+    assert config.to_dict() == before
     attention = encoder.layers[0].attention.attention
     assert attention.query.bias is not None and attention.value.bias is not None and attention.key.bias is None

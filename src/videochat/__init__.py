@@ -8,9 +8,20 @@ checkpoints -> converted folder), `videochat.parity` (checks against the origina
 """
 
 from . import _auto  # noqa: F401  (registers the Auto classes)
-from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from .configuration_videochat import (
+    VideoChatConfig,
+    VideoChatEvaGmhraVisionConfig,
+    VideoChatInternVideo2VisionConfig,
+    VideoChatUMTVisionConfig,
+)
 from .image_processing_pil_videochat import VideoChatImageProcessor
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
+from .modeling_videochat_vision import (
+    VideoChatEvaGmhraVisionModel,
+    VideoChatInternVideo2VisionModel,
+    VideoChatUMTVisionModel,
+    VideoChatVisionPreTrainedModel,
+)
 from .processing_videochat import VideoChatProcessor, get_num_visual_tokens
 from .tokenization_videochat import VideoChatTokenizer
 from .training import VideoChatDataCollator, build_training_example
@@ -22,15 +33,20 @@ __version__ = "0.2.0"
 __all__ = [
     "VideoChatConfig",
     "VideoChatDataCollator",
+    "VideoChatEvaGmhraVisionConfig",
+    "VideoChatEvaGmhraVisionModel",
     "VideoChatForConditionalGeneration",
     "VideoChatImageProcessor",
+    "VideoChatInternVideo2VisionConfig",
+    "VideoChatInternVideo2VisionModel",
     "VideoChatModel",
     "VideoChatPreTrainedModel",
     "VideoChatProcessor",
-    "VideoChatQFormerConfig",
     "VideoChatTokenizer",
+    "VideoChatUMTVisionConfig",
+    "VideoChatUMTVisionModel",
     "VideoChatVideoMetadata",
-    "VideoChatVisionConfig",
+    "VideoChatVisionPreTrainedModel",
     "build_training_example",
     "format_time_message",
     "get_num_visual_tokens",

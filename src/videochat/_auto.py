@@ -15,23 +15,54 @@ from transformers import (
     AutoTokenizer,
 )
 
-from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
+
+from .configuration_videochat import (
+    VideoChatConfig,
+    VideoChatEvaGmhraVisionConfig,
+    VideoChatInternVideo2VisionConfig,
+    VideoChatUMTVisionConfig,
+)
 from .image_processing_pil_videochat import VideoChatImageProcessor
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel
+from .modeling_videochat_vision import (
+    VideoChatEvaGmhraVisionModel,
+    VideoChatInternVideo2VisionModel,
+    VideoChatUMTVisionModel,
+)
 from .processing_videochat import VideoChatProcessor
 from .tokenization_videochat import VideoChatTokenizer
 
 
+VISION_TOWERS = {
+    VideoChatInternVideo2VisionConfig: VideoChatInternVideo2VisionModel,
+    VideoChatUMTVisionConfig: VideoChatUMTVisionModel,
+    VideoChatEvaGmhraVisionConfig: VideoChatEvaGmhraVisionModel,
+}
+
+# Weight names of folders converted by videochat 0.1.0 -> ours (the post layernorm moved into the vision towers, the
+# Q-Former became BLIP-2's with the instruction embeddings beside it)
+LEGACY_0_1_0_RENAMES = [
+    WeightRenaming(r"^model\.vision_layernorm\.", "model.vision_model.post_layernorm."),
+    WeightRenaming(r"^model\.qformer\.embeddings\.layernorm\.", "model.qformer.layernorm."),
+    WeightRenaming(r"^model\.qformer\.embeddings\.(word|position)_embeddings\.", r"model.qformer_embeddings.\1_embeddings."),
+]
+
+
 def register_auto_classes() -> None:
     """Register every class (idempotent)."""
-    for config_class in (VideoChatConfig, VideoChatVisionConfig, VideoChatQFormerConfig):
+    AutoConfig.register(VideoChatConfig.model_type, VideoChatConfig, exist_ok=True)
+    for config_class, model_class in VISION_TOWERS.items():
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
     AutoModel.register(VideoChatConfig, VideoChatModel, exist_ok=True)
     AutoModelForImageTextToText.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
     AutoModelForMultimodalLM.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
     AutoImageProcessor.register(VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True)
     AutoTokenizer.register(VideoChatConfig, tokenizer_class=VideoChatTokenizer, exist_ok=True)
     AutoProcessor.register(VideoChatConfig, VideoChatProcessor, exist_ok=True)
+    register_checkpoint_conversion_mapping(VideoChatConfig.model_type, LEGACY_0_1_0_RENAMES, overwrite=True)
 
 
 register_auto_classes()

@@ -8,26 +8,11 @@ from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
-from transformers.modeling_outputs import BaseModelOutputWithPooling, ModelOutput
-from transformers.models.instructblip.modeling_instructblip import (
-    InstructBlipQFormerEmbeddings,
-    InstructBlipQFormerModel,
-)
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
+from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
+from transformers.utils.generic import can_return_tuple
 
-from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
-from .modeling_videochat_vision import EvaGmhraVisionModel, InternVideo2VisionModel, UMTVisionModel
-
-
-VISION_MODEL_CLASSES = {
-    "internvideo2": InternVideo2VisionModel,
-    "umt": UMTVisionModel,
-    "eva_gmhra": EvaGmhraVisionModel,
-}
-
-
-def build_vision_model(config: VideoChatVisionConfig) -> PreTrainedModel:
-    """Instantiate the video encoder selected by `config.encoder_type`."""
-    return VISION_MODEL_CLASSES[config.encoder_type](config)
+from .configuration_videochat import VideoChatConfig
 
 
 @dataclass
@@ -36,19 +21,18 @@ class VideoChatVisualFeaturesOutput(BaseModelOutputWithPooling):
     Output of [`VideoChatModel.get_video_features`] / [`VideoChatModel.get_image_features`], one row per clip.
 
     last_hidden_state (`torch.FloatTensor` of shape `(num_clips, num_tokens, vision_hidden_size)`):
-        Output of the video encoder (before `vision_layernorm`).
+        Output of the video encoder (after its `post_layernorm`): the tokens the Q-Former cross-attends to.
     pooler_output (`torch.FloatTensor` of shape `(num_clips, num_queries, text_hidden_size)`):
         The LLM-ready features: projected Q-Former query outputs, in clip order.
-    vision_layernorm_output (`torch.FloatTensor`): encoder output after `vision_layernorm`.
-    qformer_query_embeds (`torch.FloatTensor` of shape `(num_clips, num_queries, qformer_hidden_size)`):
-        The learned queries fed to the Q-Former.
-    qformer_last_hidden_state (`torch.FloatTensor` of shape `(num_clips, num_queries + text_length, qformer_hidden_size)`):
-        Q-Former output, instruction rows included.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*): the video encoder's, with `output_hidden_states=True`.
+    attentions (`tuple(torch.FloatTensor)`, *optional*): the video encoder's, with `output_attentions=True`.
+    vision_outputs (`BaseModelOutput`): outputs of the video encoder.
+    qformer_outputs (`BaseModelOutputWithPoolingAndCrossAttentions`): outputs of the Q-Former (queries then
+        instruction rows).
     """
 
-    vision_layernorm_output: torch.FloatTensor | None = None
-    qformer_query_embeds: torch.FloatTensor | None = None
-    qformer_last_hidden_state: torch.FloatTensor | None = None
+    vision_outputs: BaseModelOutput | None = None
+    qformer_outputs: ModelOutput | None = None
 
 
 @dataclass
@@ -95,32 +79,6 @@ class VideoChatCausalLMOutputWithPast(ModelOutput):
     video_hidden_states: torch.FloatTensor | None = None
 
 
-class VideoChatQFormerModel(InstructBlipQFormerModel):
-    """InstructBLIP's Q-Former (queries as `query_embeds`, optional instruction text, cross-attention every
-    `cross_attention_frequency` layers, separate FFN for query rows). Subclassed only to bind
-    [`VideoChatQFormerConfig`] and to drop the text modules when `use_text_input=False` (VideoChat v1 deletes them)."""
-
-    config: VideoChatQFormerConfig
-
-    def __init__(self, config: VideoChatQFormerConfig):
-        super().__init__(config)
-        if not config.use_text_input:
-            self.embeddings.word_embeddings = None
-            self.embeddings.position_embeddings = None
-            for layer in self.encoder.layer:
-                layer.intermediate = None
-                layer.output = None
-
-    def get_input_embeddings(self):
-        return self.embeddings.word_embeddings
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        if isinstance(module, InstructBlipQFormerEmbeddings):
-            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
-
-
 class VideoChatPreTrainedModel(PreTrainedModel):
     """Base class of the composite VideoChat models."""
 
@@ -128,7 +86,7 @@ class VideoChatPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     input_modalities = ("image", "video", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules = ["InternVLVisionLayer", "InstructBlipQFormerLayer", "UMTVisionLayer", "EvaVisionLayer", "GmhraBlock"]
+    _no_split_modules = ["InternVLVisionLayer", "VideoMAELayer", "VideoChatGmhraBlock", "Blip2QFormerLayer"]
     _skip_keys_device_placement = ["past_key_values"]
     _supports_sdpa = True
     _supports_flash_attn = True
@@ -142,21 +100,28 @@ class VideoChatPreTrainedModel(PreTrainedModel):
         if isinstance(module, VideoChatModel):
             init.normal_(module.query_tokens, std=self.config.initializer_range)
             init.normal_(module.extra_query_tokens, std=self.config.initializer_range)
+        elif isinstance(module, Blip2TextEmbeddings):
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+
+    def save_pretrained(self, *args, save_original_format: bool = False, **kwargs):
+        """`save_pretrained` writing our weight names: the conversion mapping registered for folders of 0.1.0 would
+        otherwise write those old names back (`save_original_format=True` is the transformers default)."""
+        return super().save_pretrained(*args, save_original_format=save_original_format, **kwargs)
 
 
 class VideoChatModel(VideoChatPreTrainedModel):
-    """Video encoder, `vision_layernorm`, Q-Former with `query_tokens` + `extra_query_tokens`, projection and the
-    headless LLM. The visual features replace the placeholder embeddings (`config.video_token_id` /
-    `config.image_token_id`) in clip order."""
+    """Video encoder (chosen by `vision_config`), BLIP-2 Q-Former with `query_tokens` + `extra_query_tokens` (and the
+    instruction's word embeddings unless the Q-Former is text-free), projection and the headless LLM. The visual
+    features replace the placeholder embeddings (`config.video_token_id` / `config.image_token_id`) in clip order."""
 
     def __init__(self, config: VideoChatConfig):
         super().__init__(config)
-        vision_config, qformer_config = config.vision_config, config.qformer_config
-        self.vision_model = build_vision_model(vision_config)
-        self.vision_layernorm = nn.LayerNorm(vision_config.hidden_size, eps=vision_config.vision_layernorm_eps)
+        qformer_config = config.qformer_config
+        self.vision_model = AutoModel.from_config(config.vision_config)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, qformer_config.hidden_size))
         self.extra_query_tokens = nn.Parameter(torch.zeros(1, config.num_extra_query_tokens, qformer_config.hidden_size))
-        self.qformer = VideoChatQFormerModel(qformer_config)
+        self.qformer_embeddings = Blip2TextEmbeddings(qformer_config) if config.qformer_takes_text else None
+        self.qformer = AutoModel.from_config(qformer_config)
         self.multi_modal_projector = nn.Linear(
             qformer_config.hidden_size, config.text_config.hidden_size, bias=config.projector_bias
         )
@@ -169,59 +134,48 @@ class VideoChatModel(VideoChatPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    def _normalize_vision_output(self, vision_output: torch.Tensor) -> torch.Tensor:
-        if self.config.vision_config.vision_layernorm_fp32:
-            normalized = nn.functional.layer_norm(
-                vision_output.float(),
-                self.vision_layernorm.normalized_shape,
-                self.vision_layernorm.weight.float(),
-                self.vision_layernorm.bias.float(),
-                self.vision_layernorm.eps,
+    def _qformer_inputs(self, query_embeds: torch.Tensor, qformer_input_ids, qformer_attention_mask) -> tuple:
+        """Q-Former input rows (queries, then the instruction's embeddings) and their attention mask."""
+        num_clips, num_queries = query_embeds.shape[:2]
+        if qformer_input_ids is None:
+            return query_embeds, None
+        if self.qformer_embeddings is None:
+            raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
+        if qformer_input_ids.shape[0] != num_clips:
+            raise ValueError(
+                f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} clips"
             )
-            return normalized.to(vision_output.dtype)
-        return self.vision_layernorm(vision_output)
+        if qformer_attention_mask is None:
+            qformer_attention_mask = torch.ones_like(qformer_input_ids)
+        query_mask = torch.ones(num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device)
+        rows = self.qformer_embeddings(input_ids=qformer_input_ids, query_embeds=query_embeds)
+        return rows, torch.cat([query_mask, qformer_attention_mask], dim=1)
 
-    def _encode_clips(
-        self,
-        clips: torch.Tensor,
-        qformer_input_ids: torch.LongTensor | None,
-        qformer_attention_mask: torch.LongTensor | None,
-    ) -> VideoChatVisualFeaturesOutput:
-        """Run encoder -> layernorm -> Q-Former -> projection on `(num_clips, channels, frames, H, W)` clips."""
-        vision_output = self.vision_model(clips).last_hidden_state
-        vision_embeds = self._normalize_vision_output(vision_output)
-        num_clips = clips.shape[0]
-        query_embeds = torch.cat([self.query_tokens, self.extra_query_tokens], dim=1).expand(num_clips, -1, -1)
-        num_queries = query_embeds.shape[1]
-
-        qformer_mask = None
-        if qformer_input_ids is not None:
-            if not self.config.qformer_config.use_text_input:
-                raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
-            if qformer_input_ids.shape[0] != num_clips:
-                raise ValueError(
-                    f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} clips"
-                )
-            if qformer_attention_mask is None:
-                qformer_attention_mask = torch.ones_like(qformer_input_ids)
-            query_mask = torch.ones(num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device)
-            qformer_mask = torch.cat([query_mask, qformer_attention_mask], dim=1)
-
-        qformer_output = self.qformer(
-            input_ids=qformer_input_ids,
-            attention_mask=qformer_mask,
-            query_embeds=query_embeds,
-            encoder_hidden_states=vision_embeds,
-        ).last_hidden_state
-        projected = self.multi_modal_projector(qformer_output[:, :num_queries, :])
+    def _encode_clips(self, clips: torch.Tensor, qformer_input_ids, qformer_attention_mask, **kwargs):
+        """Encoder -> Q-Former -> projection on `(num_clips, channels, frames, H, W)` clips."""
+        vision_outputs = self.vision_model(pixel_values=clips, return_dict=True, **kwargs)
+        image_embeds = vision_outputs.last_hidden_state
+        query_embeds = torch.cat([self.query_tokens, self.extra_query_tokens], dim=1).expand(clips.shape[0], -1, -1)
+        rows, attention_mask = self._qformer_inputs(query_embeds, qformer_input_ids, qformer_attention_mask)
+        qformer_outputs = self.qformer(
+            query_embeds=rows,
+            query_length=query_embeds.shape[1],
+            attention_mask=attention_mask,
+            encoder_hidden_states=image_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        projected = self.multi_modal_projector(qformer_outputs.last_hidden_state[:, : query_embeds.shape[1]])
         return VideoChatVisualFeaturesOutput(
-            last_hidden_state=vision_output,
+            last_hidden_state=image_embeds,
             pooler_output=projected,
-            vision_layernorm_output=vision_embeds,
-            qformer_query_embeds=query_embeds,
-            qformer_last_hidden_state=qformer_output,
+            hidden_states=vision_outputs.hidden_states,
+            attentions=vision_outputs.attentions,
+            vision_outputs=vision_outputs,
+            qformer_outputs=qformer_outputs,
         )
 
+    @can_return_tuple
     def get_video_features(
         self,
         pixel_values_videos: torch.FloatTensor,
@@ -249,8 +203,9 @@ class VideoChatModel(VideoChatPreTrainedModel):
                 f"`pixel_values_videos` must have shape (num_clips, num_frames, channels, height, width), got {shape}"
             )
         clips = pixel_values_videos.permute(0, 2, 1, 3, 4)
-        return self._encode_clips(clips, qformer_input_ids, qformer_attention_mask)
+        return self._encode_clips(clips, qformer_input_ids, qformer_attention_mask, **kwargs)
 
+    @can_return_tuple
     def get_image_features(
         self,
         pixel_values: torch.FloatTensor,
@@ -269,7 +224,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"`pixel_values` must have shape (num_images, channels, height, width), got {shape}")
-        return self._encode_clips(pixel_values.unsqueeze(2), qformer_input_ids, qformer_attention_mask)
+        return self._encode_clips(pixel_values.unsqueeze(2), qformer_input_ids, qformer_attention_mask, **kwargs)
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.FloatTensor, token_id: int, features: torch.Tensor, name: str
@@ -299,6 +254,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
         mask = self.get_placeholder_mask(input_ids, inputs_embeds, token_id, features, name)
         return inputs_embeds.masked_scatter(mask, features), features
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -335,9 +291,9 @@ class VideoChatModel(VideoChatPreTrainedModel):
         video_features = image_features = None
         video_qformer, image_qformer = _split_qformer_rows(qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values)
         if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
-            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, *video_qformer)
+            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, *video_qformer, return_dict=True)
         if pixel_values is not None and "image" not in mm_encoder_outputs:
-            mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer)
+            mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer, return_dict=True)
         if "video" in mm_encoder_outputs:
             inputs_embeds, video_features = self._merge_features(
                 input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
@@ -353,6 +309,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
             position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         return VideoChatModelOutputWithPast(
@@ -408,6 +365,7 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
         """See [`VideoChatModel.get_image_features`]."""
         return self.model.get_image_features(pixel_values, qformer_input_ids, qformer_attention_mask, **kwargs)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -443,6 +401,7 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             mm_encoder_outputs=mm_encoder_outputs,
+            return_dict=True,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -467,6 +426,4 @@ __all__ = [
     "VideoChatForConditionalGeneration",
     "VideoChatModel",
     "VideoChatPreTrainedModel",
-    "VideoChatQFormerModel",
-    "build_vision_model",
 ]

@@ -152,7 +152,7 @@ def _check_gmhra_indices(indices: list[int], depth: int, num_gmhra: int) -> None
 
 
 def _videochat2_qformer_fields(original_config: dict, uses_text: bool) -> dict:
-    fields = {"use_text_input": uses_text}
+    fields = {"use_qformer_text_input": uses_text}
     bert = _private_entry(original_config, "_qformer_bert_config")
     if bert:
         fields.update({key: bert[key] for key in _BERT_FIELDS if key in bert})

@@ -65,7 +65,7 @@ class Preset:
 # ---------------------------------------------------------------------------------------------------------------------
 
 INTERNVIDEO2_1B_VISION = {
-    "encoder_type": "internvideo2",
+    "model_type": "videochat_internvideo2_vision",
     "hidden_size": 1408,
     "intermediate_size": 6144,
     "num_hidden_layers": 39,  # 40-layer InternVideo2-1B, features of the penultimate block: only 39 are built
@@ -73,15 +73,14 @@ INTERNVIDEO2_1B_VISION = {
     "image_size": 224,
     "patch_size": 14,
     "num_frames": 8,
-    "norm_type": "rms_norm",
     "layer_norm_eps": 1e-6,
     "attention_bias": False,
     "use_qk_norm": True,
     "layer_scale_init_value": 1e-5,
-    "vision_layernorm_eps": 1e-12,
+    "post_layernorm_eps": 1e-12,
 }
 UMT_L16_VISION = {
-    "encoder_type": "umt",
+    "model_type": "videochat_umt_vision",
     "hidden_size": 1024,
     "intermediate_size": 4096,
     "num_hidden_layers": 23,  # UMT-L has 24 blocks; the returned feature is block 23's, only 23 are built
@@ -89,15 +88,12 @@ UMT_L16_VISION = {
     "image_size": 224,
     "patch_size": 16,
     "num_frames": 4,  # the sinusoid table is built for 4 frames and resampled in time
-    "norm_type": "layer_norm",
     "layer_norm_eps": 1e-6,
-    "qkv_bias": True,
-    "use_qk_norm": False,
-    "layer_scale_init_value": 0.0,
-    "vision_layernorm_eps": 1e-12,
+    "qv_bias": True,
+    "post_layernorm_eps": 1e-12,
 }
 EVA_VIT_G_GMHRA_VISION = {
-    "encoder_type": "eva_gmhra",
+    "model_type": "videochat_eva_gmhra_vision",
     "hidden_size": 1408,
     "intermediate_size": 6144,
     "num_hidden_layers": 39,
@@ -105,20 +101,18 @@ EVA_VIT_G_GMHRA_VISION = {
     "image_size": 224,
     "patch_size": 14,
     "num_frames": 8,
-    "norm_type": "layer_norm",
     "layer_norm_eps": 1e-6,
-    "qkv_bias": True,
-    "use_qk_norm": False,
-    "layer_scale_init_value": 0.0,
+    "qv_bias": True,
     "num_gmhra_layers": 8,
     "gmhra_mlp_ratio": 4.3637,  # the GMHRA MLP reuses EVA's mlp_ratio: round(1408 * 4.3637) = 6144
     "gmhra_layer_norm_eps": 1e-5,
-    "vision_layernorm_eps": 1e-5,
-    "vision_layernorm_fp32": True,
+    "post_layernorm_eps": 1e-5,
+    "post_layernorm_fp32": True,
 }
-BERT_BASE_QFORMER = {"vocab_size": 30523, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-                     "intermediate_size": 3072, "max_position_embeddings": 512, "cross_attention_frequency": 2}
-TEXT_FREE_QFORMER = {**BERT_BASE_QFORMER, "use_text_input": False, "vocab_size": 30522}
+BERT_BASE_QFORMER = {"model_type": "blip_2_qformer", "vocab_size": 30523, "hidden_size": 768, "num_hidden_layers": 12,
+                     "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
+                     "cross_attention_frequency": 2, "use_qformer_text_input": True}
+TEXT_FREE_QFORMER = {**BERT_BASE_QFORMER, "use_qformer_text_input": False, "vocab_size": 30522}
 
 MISTRAL_7B_INSTRUCT_V03 = {
     "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,

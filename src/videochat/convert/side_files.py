@@ -67,7 +67,7 @@ def save_processor(folder: Path, source: ConversionSource) -> list[str]:
         (folder / "chat_template.jinja").write_text(load_chat_template(name))
         return messages
     tokenizer = _load_llm_tokenizer(source.tokenizer_dir, source.preset)
-    uses_qformer_text = source.config.qformer_config.use_text_input
+    uses_qformer_text = source.config.qformer_takes_text
     qformer_tokenizer = _load_qformer_tokenizer(source.qformer_tokenizer_dir) if source.qformer_tokenizer_dir else None
     if qformer_tokenizer is None and uses_qformer_text:
         tokenizer.save_pretrained(str(folder))

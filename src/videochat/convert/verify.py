@@ -22,7 +22,7 @@ def load_converted(folder: Path, dtype: torch.dtype = torch.float32):
     return model.eval()
 
 
-_VISUAL_PREFIXES = ("model.vision_model.", "model.vision_layernorm.", "model.qformer.", "model.query_tokens",
+_VISUAL_PREFIXES = ("model.vision_model.", "model.qformer.", "model.qformer_embeddings.", "model.query_tokens",
                     "model.extra_query_tokens", "model.multi_modal_projector.")
 
 
@@ -66,7 +66,7 @@ def verify_visual_path(folder: Path, source: ConversionSource, operations: list[
         size = config.vision_config.image_size
         pixel_values = torch.randn(1, 3, size, size, generator=generator)
         qformer_ids = None
-        if config.qformer_config.use_text_input:
+        if config.qformer_takes_text:
             qformer_ids = torch.randint(5, config.qformer_config.vocab_size, (1, 6), generator=generator)
         _fill_non_persistent_buffers(model)
         model.eval()

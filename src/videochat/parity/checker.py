@@ -50,46 +50,52 @@ def load_fixture(fixture_dir: str | Path) -> FixtureBundle:
     return FIXTURE_ADAPTERS[detect_family(fixture_dir)](fixture_dir)
 
 
-def _capture_llm_inputs(model) -> tuple[dict, Callable[[], None]]:
-    captured = {}
+def _capture_module_input(module: torch.nn.Module, store: dict, name: str, keyword: str | None = None) -> Callable[[], None]:
+    """Record the first input a module sees (positional, or the `keyword` argument) into `store[name]`."""
 
     def hook(module, args, kwargs):
-        captured.setdefault("inputs_embeds", kwargs.get("inputs_embeds"))
+        store.setdefault(name, kwargs.get(keyword) if keyword else args[0])
 
-    handle = model.model.language_model.register_forward_pre_hook(hook, with_kwargs=True)
-    return captured, handle.remove
+    return module.register_forward_pre_hook(hook, with_kwargs=True).remove
+
+
+@torch.no_grad()
+def visual_features(model, inputs: dict) -> dict[str, torch.Tensor]:
+    """The recorded intermediates of the visual path: encoder output before and after its post layernorm, the
+    Q-Former's queries and output, the projection."""
+    modality = "video" if inputs.get("pixel_values_videos") is not None else "image"
+    pixels = inputs.get("pixel_values_videos" if modality == "video" else "pixel_values")
+    if pixels is None:
+        return {}
+    recorded: dict[str, torch.Tensor] = {}
+    remove = _capture_module_input(model.model.vision_model.post_layernorm, recorded, "vision_encoder_out")
+    try:
+        encode = model.model.get_video_features if modality == "video" else model.model.get_image_features
+        features = encode(pixels, inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask"))
+    finally:
+        remove()
+    num_clips = features.pooler_output.shape[0]
+    queries = torch.cat([model.model.query_tokens, model.model.extra_query_tokens], dim=1).expand(num_clips, -1, -1)
+    return {
+        **recorded,
+        "vision_layernorm_out": features.last_hidden_state,
+        "qformer_query_embeds": queries,
+        "qformer_last_hidden_state": features.qformer_outputs.last_hidden_state,
+        "projection_out": features.pooler_output,
+    }
 
 
 @torch.no_grad()
 def compute_outputs(model, case: FixtureCase, num_new_tokens: int) -> dict[str, torch.Tensor]:
-    """Our intermediates for one case: vision encoder output, vision layernorm, Q-Former queries and output,
-    projection, LLM inputs_embeds, logits and greedy ids."""
+    """Our intermediates for one case: the visual path (see `visual_features`), the LLM's inputs_embeds, logits and
+    greedy ids."""
     inputs = case.forward_inputs
-    outputs: dict[str, torch.Tensor] = {}
-    if inputs.get("pixel_values_videos") is not None:
-        features = model.model.get_video_features(
-            inputs["pixel_values_videos"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
-        )
-    elif inputs.get("pixel_values") is not None:
-        features = model.model.get_image_features(
-            inputs["pixel_values"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
-        )
-    else:
-        features = None
-    if features is not None:
-        outputs.update(
-            vision_encoder_out=features.last_hidden_state,
-            vision_layernorm_out=features.vision_layernorm_output,
-            qformer_query_embeds=features.qformer_query_embeds,
-            qformer_last_hidden_state=features.qformer_last_hidden_state,
-            projection_out=features.pooler_output,
-        )
-    captured, remove = _capture_llm_inputs(model)
+    outputs = visual_features(model, inputs)
+    remove = _capture_module_input(model.model.language_model, outputs, "inputs_embeds", keyword="inputs_embeds")
     try:
         forward = model(**inputs)
     finally:
         remove()
-    outputs["inputs_embeds"] = captured["inputs_embeds"]
     outputs["logits"] = forward.logits
     if num_new_tokens:
         outputs["generated_ids"] = greedy_tokens(model, inputs, num_new_tokens)

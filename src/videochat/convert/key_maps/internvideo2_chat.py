@@ -29,7 +29,7 @@ INTERNVIDEO2_CHAT_KEY_MAP = KeyMap(
         Rule(rf"{_VISION}\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{_LAYER}.attention.projection_layer.\2",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", (rf"{_LAYER}.attention.\2.weight",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)", (rf"{_LAYER}.mlp.\2.\3",)),
-        Rule(r"vision_layernorm\.(weight|bias)", (r"model.vision_layernorm.\1",)),
+        Rule(r"vision_layernorm\.(weight|bias)", (r"model.vision_model.post_layernorm.\1",)),
         Rule(r"project_up\.(weight|bias)", (r"model.multi_modal_projector.\1",)),
         *qformer_rules("qformer.bert"),
         *peft_llm_rules("lm"),

@@ -58,7 +58,7 @@ def videochat2_key_map(name: str, llm_attr: str, projection_attr: str) -> KeyMap
             Rule(r"query_tokens", ("model.query_tokens",)),
             Rule(r"extra_query_tokens", ("model.extra_query_tokens",)),
             *vit_block_rules("vision_encoder.encoder"),
-            Rule(r"vision_layernorm\.(weight|bias)", (r"model.vision_layernorm.\1",)),
+            Rule(r"vision_layernorm\.(weight|bias)", (r"model.vision_model.post_layernorm.\1",)),
             *qformer_rules("qformer.bert"),
             Rule(rf"{projection_attr}\.(weight|bias)", (r"model.multi_modal_projector.\1",)),
             *peft_llm_rules(llm_attr),

@@ -61,7 +61,7 @@ VIDEOCHAT_V1_KEY_MAP = KeyMap(
     rules=(
         *EVA_RULES,
         *GMHRA_RULES,
-        Rule(r"ln_vision\.(weight|bias)", (r"model.vision_layernorm.\1",)),
+        Rule(r"ln_vision\.(weight|bias)", (r"model.vision_model.post_layernorm.\1",)),
         Rule(r"blip2\.query_tokens", ("model.query_tokens",)),
         Rule(r"extra_query_tokens", ("model.extra_query_tokens",)),
         *qformer_rules("blip2.Qformer.bert"),
