@@ -62,7 +62,10 @@ def video(num_frames: int = 24) -> np.ndarray:
 
 def encode(processor, conversation, **kwargs) -> list[int]:
     out = processor.apply_chat_template(conversation, tokenize=True, return_dict=True, processor_kwargs={"num_frames": 8}, **kwargs)
-    return list(out["input_ids"][0])
+    ids = list(out["input_ids"][0])
+    # the original writes id 0 at the visual positions; ours writes the distinct id of the `<video>` special token
+    assert processor.video_token_id not in ids[:1] and processor.video_token_id >= len(processor.tokenizer) - 2
+    return [0 if token == processor.video_token_id else token for token in ids]
 
 
 def test_model_card_prompt(processor_and_ids):

@@ -117,7 +117,8 @@ def test_collator_batches_different_tile_grids_and_lengths(model_and_processor, 
         lengths = [len(wide["input_ids"]), len(square["input_ids"])]
         assert batch["input_ids"].shape == (2, max(lengths))
         assert batch["pixel_values_videos"].shape[0] == wide["pixel_values_videos"].shape[0] + square["pixel_values_videos"].shape[0]
-        assert batch["qformer_input_ids"].shape[0] == batch["pixel_values_videos"].shape[0]
+        assert batch["video_qformer_input_ids"].shape[0] == batch["pixel_values_videos"].shape[0]
+        assert batch["video_grid_thw"][:, 0].sum() == batch["pixel_values_videos"].shape[0]
         short = 1
         pad = max(lengths) - lengths[short]
         padded = slice(0, pad) if side == "left" else slice(lengths[short], None)

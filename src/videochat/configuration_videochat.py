@@ -253,7 +253,8 @@ class VideoChatConfig(PreTrainedConfig):
         num_query_tokens (`int`, defaults to 32): BLIP-2 query tokens (`query_tokens`).
         num_extra_query_tokens (`int`, defaults to 64): extra query tokens appended after them (`extra_query_tokens`).
         video_token_id (`int`, defaults to 0): placeholder id of the visual positions of a video; their embeddings
-            are replaced by the projected Q-Former outputs.
+            are replaced by the projected Q-Former outputs. Converted models use the id of the `<video>` special token
+            of their tokenizer, which may lie past the LLM vocabulary (such ids are never embedded).
         image_token_id (`int`, defaults to 0): placeholder id of the visual positions of an image.
         projector_bias (`bool`, defaults to `True`): bias of the Q-Former -> LLM projection.
         tie_word_embeddings (`bool`, defaults to `False`): all original LLMs have an untied `lm_head`.
@@ -310,11 +311,9 @@ class VideoChatConfig(PreTrainedConfig):
             raise ValueError(
                 f"vision_config.model_type must be one of {sorted(_VISION_CONFIG_TYPES)}, got {self.vision_config.model_type!r}"
             )
-        vocab_size = getattr(self.text_config, "vocab_size", None)
         for name in ("video_token_id", "image_token_id"):
-            token_id = getattr(self, name)
-            if vocab_size is not None and not 0 <= token_id < vocab_size:
-                raise ValueError(f"{name}={token_id} is outside the LLM vocabulary (text_config.vocab_size={vocab_size})")
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a non-negative token id, got {getattr(self, name)}")
 
     @property
     def num_visual_queries(self) -> int:

@@ -30,6 +30,7 @@ from PIL import Image
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import PILImageResampling
+from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import get_optimal_tiled_canvas
 from transformers.processing_utils import ImagesKwargs
 
 from .video_utils_videochat import to_rgb_frames
@@ -50,31 +51,32 @@ IMAGE_RESIZE_MODES = ("square", "video")
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def get_hd_grid_candidates(hd_num: int) -> list[tuple[int, int]]:
-    """All (cols, rows) grids with 1 <= cols * rows <= hd_num, ordered by tile count."""
-    if hd_num < 1:
-        raise ValueError(f"`hd_num` must be >= 1, got {hd_num}.")
-    grids = {(cols, rows) for cols in range(1, hd_num + 1) for rows in range(1, hd_num + 1) if cols * rows <= hd_num}
-    return sorted(grids, key=lambda grid: (grid[0] * grid[1], grid))
-
-
 def find_closest_hd_grid(height: int, width: int, hd_num: int, image_size: int = 224) -> tuple[int, int]:
     """
-    The (cols, rows) grid whose aspect ratio is closest to `width / height`.
-
-    On an exact tie a later (larger) grid replaces the current one only if the frame's area exceeds half the
-    grid's pixel area, the InternVL rule both originals use.
+    The (cols, rows) grid of at most `hd_num` tiles whose aspect ratio is closest to `width / height`; on an exact
+    tie a larger grid wins while the frame covers more than half of its area (the InternVL rule both originals
+    use; got_ocr2's `get_optimal_tiled_canvas` implements exactly it).
     """
-    aspect_ratio = width / height
-    best_difference, best_grid = float("inf"), (1, 1)
-    area = width * height
-    for cols, rows in get_hd_grid_candidates(hd_num):
-        difference = abs(aspect_ratio - cols / rows)
-        if difference < best_difference:
-            best_difference, best_grid = difference, (cols, rows)
-        elif difference == best_difference and area > 0.5 * image_size * image_size * cols * rows:
-            best_grid = (cols, rows)
-    return best_grid
+    if hd_num < 1:
+        raise ValueError(f"`hd_num` must be >= 1, got {hd_num}.")
+    return get_optimal_tiled_canvas((height, width), (image_size, image_size), 1, hd_num)
+
+
+def padded_hd_canvas(height: int, width: int, hd_num: int, image_size: int = 224) -> tuple[int, int, int]:
+    """
+    `(new_height, new_width, rows)` of `HD_transform_padding` on a landscape frame (portrait frames are measured
+    with width and height swapped): the long side becomes `s * 224` with the largest `s` such that
+    `s * ceil(s / ratio) <= hd_num`, and the height is padded up to `rows` tiles.
+    """
+    width, height = max(width, height), min(width, height)
+    ratio = width / height
+    scale = 1
+    while scale * math.ceil(scale / ratio) <= hd_num:
+        scale += 1
+    scale -= 1
+    new_width = int(scale * image_size)
+    new_height = int(new_width / ratio)
+    return new_height, new_width, int(np.ceil(new_height / image_size))
 
 
 def _bicubic(frames: torch.Tensor, size: tuple[int, int], antialias: bool = False) -> torch.Tensor:
@@ -118,16 +120,9 @@ def hd_resize_padding(frames: torch.Tensor, image_size: int = 224, hd_num: int =
     portrait = width < height
     if portrait:
         frames = frames.flip(-2, -1)
-        width, height = height, width
-    ratio = width / height
-    scale = 1
-    while scale * math.ceil(scale / ratio) <= hd_num:
-        scale += 1
-    scale -= 1
-    new_width = int(scale * image_size)
-    new_height = int(new_width / ratio)
+    new_height, new_width, rows = padded_hd_canvas(height, width, hd_num, image_size)
     resized = _bicubic(frames, (new_height, new_width))
-    target_height = int(np.ceil(new_height / image_size) * image_size)
+    target_height = rows * image_size
     top = (target_height - new_height) // 2
     bottom = target_height - new_height - top
     padded = F.pad(resized, [0, 0, top, bottom], mode="constant", value=255)
@@ -349,6 +344,35 @@ class VideoChatImageProcessor(PilBackend):
     def is_hd(self) -> bool:
         return self.hd_mode != "none"
 
+    # --------------------------------------------------------------------------------------------- geometry
+
+    def hd_grid(self, height: int, width: int, kwargs: dict | None = None) -> tuple[int, int] | None:
+        """`(cols, rows)` of the HD tiles a frame of `height x width` becomes, or `None` without HD tiling; `kwargs`
+        override `hd_mode`, `hd_num`, `fix_ratio` and `hd_padding`."""
+        settings = {name: (kwargs or {}).get(name, getattr(self, name)) for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding")}
+        if settings["hd_mode"] == "none":
+            return None
+        if settings["hd_padding"]:
+            new_height, new_width, rows = padded_hd_canvas(height, width, settings["hd_num"], self.image_size)
+            return new_width // self.image_size, rows
+        if settings["hd_mode"] == "internvideo2_hd" and settings["fix_ratio"]:
+            return tuple(settings["fix_ratio"])
+        return find_closest_hd_grid(height, width, settings["hd_num"], self.image_size)
+
+    def get_number_of_video_clips(self, height: int, width: int, videos_kwargs: dict | None = None) -> int:
+        """Clips a video of `height x width` frames becomes: 1, or the HD tiles plus the global view."""
+        grid = self.hd_grid(height, width, videos_kwargs)
+        if grid is None:
+            return 1
+        add_global_view = (videos_kwargs or {}).get("add_global_view", self.add_global_view)
+        return grid[0] * grid[1] + int(add_global_view)
+
+    def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> int:
+        """Clips (rows of `pixel_values`) an image of `height x width` becomes."""
+        if (images_kwargs or {}).get("image_resize_mode", self.image_resize_mode) == "square":
+            return 1
+        return self.get_number_of_video_clips(height, width, images_kwargs)
+
     # --------------------------------------------------------------------------------------------- entry point
 
     def __call__(self, images=None, videos=None, **kwargs) -> BatchFeature:
@@ -473,12 +497,12 @@ __all__ = [
     "VideoChatImageProcessor",
     "center_crop_box",
     "find_closest_hd_grid",
-    "get_hd_grid_candidates",
     "hd_preprocess_frames",
     "hd_resize_no_padding",
     "hd_resize_padding",
     "normalize_frames",
     "normalize_stacked_frames",
+    "padded_hd_canvas",
     "pil_resize_crop_frames",
     "shorter_side_size",
     "square_resize_image",

@@ -179,8 +179,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
     def get_video_features(
         self,
         pixel_values_videos: torch.FloatTensor,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.LongTensor | None = None,
+        video_qformer_input_ids: torch.LongTensor | None = None,
+        video_qformer_attention_mask: torch.LongTensor | None = None,
         **kwargs,
     ) -> VideoChatVisualFeaturesOutput:
         r"""
@@ -189,10 +189,11 @@ class VideoChatModel(VideoChatPreTrainedModel):
         Args:
             pixel_values_videos (`torch.FloatTensor` of shape `(num_clips, num_frames, channels, height, width)`):
                 All clips of the batch in prompt order (HD videos: tiles row-major, then the global view).
-            qformer_input_ids (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
+            video_qformer_input_ids (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
                 Q-Former instruction ids, one row per clip.
-            qformer_attention_mask (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
-                Mask of `qformer_input_ids`.
+            video_qformer_attention_mask (`torch.LongTensor` of shape `(num_clips, text_length)`, *optional*):
+                Mask of `video_qformer_input_ids`.
+            kwargs: `output_hidden_states` / `output_attentions` of the video encoder and the Q-Former.
 
         Returns:
             [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
@@ -203,35 +204,44 @@ class VideoChatModel(VideoChatPreTrainedModel):
                 f"`pixel_values_videos` must have shape (num_clips, num_frames, channels, height, width), got {shape}"
             )
         clips = pixel_values_videos.permute(0, 2, 1, 3, 4)
-        return self._encode_clips(clips, qformer_input_ids, qformer_attention_mask, **kwargs)
+        return self._encode_clips(clips, video_qformer_input_ids, video_qformer_attention_mask, **_encoder_kwargs(kwargs))
 
     @can_return_tuple
     def get_image_features(
         self,
         pixel_values: torch.FloatTensor,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.LongTensor | None = None,
+        image_qformer_input_ids: torch.LongTensor | None = None,
+        image_qformer_attention_mask: torch.LongTensor | None = None,
         **kwargs,
     ) -> VideoChatVisualFeaturesOutput:
         r"""
         Encode images (one-frame clips, which use the separate image position table) into LLM-ready features.
 
         Args:
-            pixel_values (`torch.FloatTensor` of shape `(num_images, channels, height, width)`): normalised images.
-            qformer_input_ids (`torch.LongTensor` of shape `(num_images, text_length)`, *optional*): instruction ids.
-            qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `qformer_input_ids`.
+            pixel_values (`torch.FloatTensor` of shape `(num_image_clips, channels, height, width)`): normalised images.
+            image_qformer_input_ids (`torch.LongTensor` of shape `(num_image_clips, text_length)`, *optional*):
+                Q-Former instruction ids, one row per image clip.
+            image_qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `image_qformer_input_ids`.
+            kwargs: `output_hidden_states` / `output_attentions` of the video encoder and the Q-Former.
         """
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"`pixel_values` must have shape (num_images, channels, height, width), got {shape}")
-        return self._encode_clips(pixel_values.unsqueeze(2), qformer_input_ids, qformer_attention_mask, **kwargs)
+        return self._encode_clips(pixel_values.unsqueeze(2), image_qformer_input_ids, image_qformer_attention_mask,
+                                  **_encoder_kwargs(kwargs))
+
+    def embed_text_positions(self, input_ids: torch.LongTensor) -> torch.FloatTensor:
+        """LLM input embeddings of `input_ids`; the visual placeholder ids (which may lie past the LLM vocabulary)
+        embed as id 0, their rows are replaced by the visual features."""
+        placeholders = (input_ids == self.config.video_token_id) | (input_ids == self.config.image_token_id)
+        return self.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.FloatTensor, token_id: int, features: torch.Tensor, name: str
     ) -> torch.BoolTensor:
         """Boolean mask `(batch, length, hidden)` of the positions `features` fill; raises when the counts differ."""
         if input_ids is None:
-            placeholder = self.get_input_embeddings()(torch.tensor(token_id, dtype=torch.long, device=inputs_embeds.device))
+            placeholder = self.embed_text_positions(torch.tensor(token_id, dtype=torch.long, device=inputs_embeds.device))
             mask = (inputs_embeds == placeholder).all(-1)
         else:
             mask = input_ids == token_id
@@ -260,16 +270,35 @@ class VideoChatModel(VideoChatPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         pixel_values: torch.FloatTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.LongTensor | None = None,
+        video_qformer_input_ids: torch.LongTensor | None = None,
+        video_qformer_attention_mask: torch.LongTensor | None = None,
+        image_qformer_input_ids: torch.LongTensor | None = None,
+        image_qformer_attention_mask: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
         mm_encoder_outputs: dict | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
         **kwargs,
     ) -> VideoChatModelOutputWithPast:
+        r"""
+        video_qformer_input_ids / video_qformer_attention_mask (`torch.LongTensor` of shape `(num_video_clips, L)`):
+            Q-Former instruction of every video clip (see `get_video_features`).
+        image_qformer_input_ids / image_qformer_attention_mask (`torch.LongTensor` of shape `(num_image_clips, L)`):
+            Q-Former instruction of every image clip.
+        video_grid_thw / image_grid_thw (`torch.LongTensor` of shape `(num_items, 3)`, *optional*):
+            `[num_clips, 1, 1]` per video / image: which rows of the pixel values belong to which item (checked).
+        mm_encoder_outputs (`dict`, *optional*):
+            Pre-computed `{"video": ..., "image": ...}` outputs of `get_video_features` / `get_image_features`.
+        qformer_input_ids / qformer_attention_mask (`torch.LongTensor`, *optional*):
+            The Q-Former rows of both modalities in one tensor (video clips first, then image clips), as videochat
+            0.1.0 took them.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         mm_encoder_outputs = dict(mm_encoder_outputs or {})
@@ -285,11 +314,15 @@ class VideoChatModel(VideoChatPreTrainedModel):
                 f"{self.config.video_token_id} in this config)"
             )
 
+        _check_grid(video_grid_thw, pixel_values_videos, "video")
+        _check_grid(image_grid_thw, pixel_values, "image")
         if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
+            inputs_embeds = self.embed_text_positions(input_ids)
 
         video_features = image_features = None
         video_qformer, image_qformer = _split_qformer_rows(qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values)
+        video_qformer = (video_qformer_input_ids, video_qformer_attention_mask) if video_qformer_input_ids is not None else video_qformer
+        image_qformer = (image_qformer_input_ids, image_qformer_attention_mask) if image_qformer_input_ids is not None else image_qformer
         if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
             mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, *video_qformer, return_dict=True)
         if pixel_values is not None and "image" not in mm_encoder_outputs:
@@ -320,6 +353,20 @@ class VideoChatModel(VideoChatPreTrainedModel):
             image_hidden_states=image_features,
             video_hidden_states=video_features,
         )
+
+
+def _encoder_kwargs(kwargs: dict) -> dict:
+    """The keyword arguments of a feature method that reach the encoders (not the placeholder bookkeeping)."""
+    return {key: value for key, value in kwargs.items() if key in ("output_hidden_states", "output_attentions")}
+
+
+def _check_grid(grid_thw: torch.Tensor | None, pixels: torch.Tensor | None, name: str) -> None:
+    if grid_thw is None or pixels is None:
+        return
+    num_clips = int(grid_thw[:, 0].sum())
+    if num_clips != pixels.shape[0]:
+        raise ValueError(f"`{name}_grid_thw` attributes {num_clips} clips to the {name}s but the pixel values hold "
+                         f"{pixels.shape[0]} rows")
 
 
 def _split_qformer_rows(input_ids, attention_mask, pixel_values_videos, pixel_values):
@@ -357,13 +404,15 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
 
-    def get_video_features(self, pixel_values_videos, qformer_input_ids=None, qformer_attention_mask=None, **kwargs):
+    def get_video_features(self, pixel_values_videos, video_qformer_input_ids=None, video_qformer_attention_mask=None,
+                           **kwargs):
         """See [`VideoChatModel.get_video_features`]."""
-        return self.model.get_video_features(pixel_values_videos, qformer_input_ids, qformer_attention_mask, **kwargs)
+        return self.model.get_video_features(pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask,
+                                             **kwargs)
 
-    def get_image_features(self, pixel_values, qformer_input_ids=None, qformer_attention_mask=None, **kwargs):
+    def get_image_features(self, pixel_values, image_qformer_input_ids=None, image_qformer_attention_mask=None, **kwargs):
         """See [`VideoChatModel.get_image_features`]."""
-        return self.model.get_image_features(pixel_values, qformer_input_ids, qformer_attention_mask, **kwargs)
+        return self.model.get_image_features(pixel_values, image_qformer_input_ids, image_qformer_attention_mask, **kwargs)
 
     @can_return_tuple
     def forward(
@@ -371,8 +420,12 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
         input_ids: torch.LongTensor | None = None,
         pixel_values: torch.FloatTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
-        qformer_input_ids: torch.LongTensor | None = None,
-        qformer_attention_mask: torch.LongTensor | None = None,
+        video_qformer_input_ids: torch.LongTensor | None = None,
+        video_qformer_attention_mask: torch.LongTensor | None = None,
+        image_qformer_input_ids: torch.LongTensor | None = None,
+        image_qformer_attention_mask: torch.LongTensor | None = None,
+        video_grid_thw: torch.LongTensor | None = None,
+        image_grid_thw: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
@@ -381,26 +434,33 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         mm_encoder_outputs: dict | None = None,
+        qformer_input_ids: torch.LongTensor | None = None,
+        qformer_attention_mask: torch.LongTensor | None = None,
         **kwargs,
     ) -> VideoChatCausalLMOutputWithPast:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Token ids for the causal LM loss; positions set to `-100` (visual placeholders, prompt) are ignored.
-        mm_encoder_outputs (`dict`, *optional*):
-            Pre-computed `{"video": ..., "image": ...}` outputs of `get_video_features` / `get_image_features`.
+        See [`VideoChatModel.forward`] for the visual inputs.
         """
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
             pixel_values_videos=pixel_values_videos,
-            qformer_input_ids=qformer_input_ids,
-            qformer_attention_mask=qformer_attention_mask,
+            video_qformer_input_ids=video_qformer_input_ids,
+            video_qformer_attention_mask=video_qformer_attention_mask,
+            image_qformer_input_ids=image_qformer_input_ids,
+            image_qformer_attention_mask=image_qformer_attention_mask,
+            video_grid_thw=video_grid_thw,
+            image_grid_thw=image_grid_thw,
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             mm_encoder_outputs=mm_encoder_outputs,
+            qformer_input_ids=qformer_input_ids,
+            qformer_attention_mask=qformer_attention_mask,
             return_dict=True,
             **kwargs,
         )

@@ -12,6 +12,7 @@ The prompt is the one the processor's chat template renders at inference, so a f
 like it was trained.
 """
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -21,7 +22,9 @@ IGNORE_INDEX = -100
 # Texts that already close an assistant turn in the shipped chat templates (no end token is appended after them).
 TURN_TERMINATORS = ("###", "<|im_end|>", "<|end|>")
 _VISUAL_KEYS = ("pixel_values_videos", "pixel_values")
-_QFORMER_KEYS = ("qformer_input_ids", "qformer_attention_mask")
+_GRID_KEYS = ("video_grid_thw", "image_grid_thw")
+_QFORMER_KEYS = ("video_qformer_input_ids", "video_qformer_attention_mask", "image_qformer_input_ids",
+                 "image_qformer_attention_mask")
 
 
 def _text_of(content) -> str:
@@ -174,7 +177,7 @@ def build_labels(processor, text: str, spans: Sequence[tuple[int, int]], input_i
     """
     input_ids, modality = list(input_ids), list(modality)
     tokenizer = processor.tokenizer
-    pattern = processor._placeholder_pattern()
+    pattern = re.compile(f"({re.escape(processor.video_token)}|{re.escape(processor.image_token)})")
     parts = pattern.split(text)
     segments, offsets, separators = [], [], []
     offset = 0
@@ -250,7 +253,7 @@ def build_training_example(processor, conversation: list[dict], answer_end: str 
         "attention_mask": inputs["attention_mask"][0],
         "labels": torch.tensor(labels, dtype=torch.long),
     }
-    for key in (*_VISUAL_KEYS, *_QFORMER_KEYS):
+    for key in (*_VISUAL_KEYS, *_GRID_KEYS, *_QFORMER_KEYS):
         if key in inputs:
             example[key] = inputs[key]
     return example
@@ -307,7 +310,7 @@ class VideoChatDataCollator:
         if not features:
             raise ValueError("Cannot collate an empty list of features.")
         examples = [self._as_example(feature) for feature in features]
-        pad_id = self.processor.placeholder_pad_token_id
+        pad_id = self.processor.segment_tokenizer.pad_token_id
         texts = [torch.as_tensor(example["input_ids"]).reshape(-1) for example in examples]
         masks = [torch.as_tensor(example.get("attention_mask", torch.ones_like(ids))).reshape(-1)
                  for example, ids in zip(examples, texts)]
@@ -321,7 +324,7 @@ class VideoChatDataCollator:
         elif any("labels" in example for example in examples):
             raise ValueError("Either every example has `labels` or none has.")
 
-        for key in _VISUAL_KEYS:
+        for key in (*_VISUAL_KEYS, *_GRID_KEYS):
             tensors = [torch.as_tensor(example[key]) for example in examples if example.get(key) is not None]
             if not tensors:
                 continue
@@ -332,36 +335,24 @@ class VideoChatDataCollator:
                     "same number of frames (processor_kwargs={'num_frames': ...})."
                 )
             batch[key] = torch.cat(tensors, dim=0)
-
-        with_qformer = [example for example in examples if example.get("qformer_input_ids") is not None]
-        if with_qformer:
-            if len(with_qformer) != sum(1 for example in examples if any(example.get(k) is not None for k in _VISUAL_KEYS)):
-                raise ValueError("Either every example with visuals has Q-Former instruction rows or none has.")
-            batch.update(self._collate_qformer_rows(with_qformer))
+        for modality, pixels in (("video", "pixel_values_videos"), ("image", "pixel_values")):
+            batch.update(self._collate_qformer_rows(examples, modality, pixels))
         return batch
 
-    def _collate_qformer_rows(self, examples: list[dict]) -> dict:
-        """Q-Former rows of all video clips of the batch first, then those of all images (the model's order)."""
+    def _collate_qformer_rows(self, examples: list[dict], modality: str, pixels: str) -> dict:
+        """The Q-Former rows of every clip of one modality, left padded to the longest and concatenated in example
+        order (the order of the clips)."""
+        key = f"{modality}_qformer_input_ids"
+        with_rows = [example for example in examples if example.get(key) is not None]
+        if not with_rows:
+            return {}
+        if len(with_rows) != sum(1 for example in examples if example.get(pixels) is not None):
+            raise ValueError("Either every example with visuals has Q-Former instruction rows or none has.")
         pad_id = self.processor.qformer_tokenizer.pad_token_id or 0
-        ids, masks = [], []
-        for example in examples:
-            rows = torch.as_tensor(example["qformer_input_ids"])
-            mask = torch.as_tensor(example.get("qformer_attention_mask", torch.ones_like(rows)))
-            ids.append(rows)
-            masks.append(mask)
-        ids, masks = _pad_rows(ids, pad_id, "left"), _pad_rows(masks, 0, "left")
-        video_ids, video_masks, image_ids, image_masks = [], [], [], []
-        for example, rows, mask in zip(examples, ids, masks):
-            videos = example.get("pixel_values_videos")
-            num_video_rows = 0 if videos is None else int(torch.as_tensor(videos).shape[0])
-            video_ids.append(rows[:num_video_rows])
-            video_masks.append(mask[:num_video_rows])
-            image_ids.append(rows[num_video_rows:])
-            image_masks.append(mask[num_video_rows:])
-        return {
-            "qformer_input_ids": torch.cat(video_ids + image_ids, dim=0),
-            "qformer_attention_mask": torch.cat(video_masks + image_masks, dim=0),
-        }
+        ids = [torch.as_tensor(example[key]) for example in with_rows]
+        masks = [torch.as_tensor(example.get(f"{modality}_qformer_attention_mask", torch.ones_like(rows)))
+                 for example, rows in zip(with_rows, ids)]
+        return {key: torch.cat(_pad_rows(ids, pad_id, "left")), f"{modality}_qformer_attention_mask": torch.cat(_pad_rows(masks, 0, "left"))}
 
 
 __all__ = [

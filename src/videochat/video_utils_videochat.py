@@ -20,16 +20,20 @@ skipped by the decoder, and only wanted frames are converted to RGB.
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from transformers.video_utils import VideoMetadata
 
 
 SAMPLING_STRATEGIES = ("segments", "mvbench", "uniform", "fps")
+# Keyword arguments of `load_video_frames` that choose the frames of a video.
+FRAME_SAMPLING_KEYS = ("do_sample_frames", "num_frames", "fps", "sampling", "bound", "video_backend")
 VIDEO_BACKENDS = ("pyav", "decord")
 
 # When the next wanted frame lies this many frames (or fewer) past the current decoding position, decoding on is
@@ -161,6 +165,21 @@ def sample_frame_indices(
     if sampling == "uniform":
         return get_uniform_indices(total_num_frames, num_frames)
     return get_fps_indices(total_num_frames, video_fps, fps, max_frames=num_frames)
+
+
+def sample_indices_fn(
+    metadata: VideoMetadata,
+    num_frames: int | None = 8,
+    fps: float | None = None,
+    sampling: str = "segments",
+    bound: Sequence[float] | None = None,
+    **kwargs,
+) -> np.ndarray:
+    """
+    Frame indices of a video described by `metadata` (`total_num_frames`, `fps`), in the shape of transformers'
+    `sample_indices_fn(metadata, **kwargs)`; see [`sample_frame_indices`] for the rules.
+    """
+    return sample_frame_indices(metadata.total_num_frames, metadata.fps, sampling, num_frames, fps, bound)
 
 
 def format_time_message(frames_indices: Sequence[int], fps: float) -> str:
@@ -519,7 +538,7 @@ def _stream_fps(stream) -> float | None:
     return None
 
 
-def _load_with_pyav(path: str, sample_indices, num_threads: int):
+def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int):
     import av
 
     container = _open_pyav(path)
@@ -543,10 +562,7 @@ def _load_with_pyav(path: str, sample_indices, num_threads: int):
     total_num_frames = len(index.frame_pts) if index is not None else stream.frames
     if index is None and not total_num_frames:
         raise ValueError(f"Cannot count the frames of {path} (no time stamps and no frame count in the header).")
-    indices = np.asarray(sample_indices(total_num_frames, video_fps), dtype=np.int64)
-    if indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
-        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
-
+    indices = _checked_indices(sample_indices, total_num_frames, video_fps)
     workers = max(1, num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1))
     try:
         if index is None:
@@ -587,7 +603,7 @@ def _load_with_pyav(path: str, sample_indices, num_threads: int):
     return frames, metadata
 
 
-def _load_with_decord(path: str, sample_indices, num_threads: int):
+def _load_with_decord(path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int):
     try:
         import decord
     except ImportError as error:
@@ -600,9 +616,7 @@ def _load_with_decord(path: str, sample_indices, num_threads: int):
     if total_num_frames == 0:
         raise ValueError(f"The video stream of {path} contains no frames.")
     video_fps = float(reader.get_avg_fps()) or None
-    indices = np.asarray(sample_indices(total_num_frames, video_fps), dtype=np.int64)
-    if indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
-        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
+    indices = _checked_indices(sample_indices, total_num_frames, video_fps)
     try:
         frames = reader.get_batch(indices.tolist()).asnumpy()
         timestamps = [float(reader.get_frame_timestamp(int(i))[0]) for i in indices]
@@ -621,6 +635,13 @@ def _load_with_decord(path: str, sample_indices, num_threads: int):
     return frames, metadata
 
 
+def _checked_indices(sample_indices, total_num_frames: int, video_fps: float | None) -> np.ndarray:
+    indices = np.asarray(sample_indices(VideoMetadata(total_num_frames=total_num_frames, fps=video_fps)), dtype=np.int64)
+    if indices.ndim != 1 or indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
+        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
+    return indices
+
+
 def load_video(
     video,
     num_frames: int | None = 8,
@@ -631,6 +652,7 @@ def load_video(
     backend: str = "pyav",
     num_threads: int = 0,
     video_fps: float | None = None,
+    sample_indices_fn: Callable[..., np.ndarray] | None = None,
 ) -> tuple[np.ndarray, VideoChatVideoMetadata]:
     """
     Decode the sampled frames of a video.
@@ -654,35 +676,42 @@ def load_video(
             Decoding threads; 0 uses every CPU core.
         video_fps (`float`, *optional*):
             Frame rate of an in-memory video (needed for `"mvbench"` bounds, `"fps"` sampling and time stamps).
+        sample_indices_fn (`Callable`, *optional*):
+            `fn(metadata) -> indices`, called with the stream's `VideoMetadata` (`total_num_frames`, `fps`); replaces
+            the sampling arguments above.
 
     Returns:
         `tuple[np.ndarray, VideoChatVideoMetadata]`: uint8 RGB frames `(T, H, W, 3)` and their metadata.
     """
     if backend not in VIDEO_BACKENDS:
         raise ValueError(f"Unknown video backend {backend!r}; choose one of {VIDEO_BACKENDS}.")
-    if fps is not None and sampling == "segments" and frames_indices is None:
-        sampling = "fps"
-        num_frames = None if num_frames == 8 else num_frames
-
-    def sample_indices(total_num_frames: int, stream_fps: float | None) -> np.ndarray:
-        if frames_indices is not None:
-            indices = np.asarray(frames_indices, dtype=np.int64)
-            if indices.ndim != 1 or indices.size == 0:
-                raise ValueError("`frames_indices` must be a non-empty list of integers.")
-            return indices
-        return sample_frame_indices(total_num_frames, stream_fps, sampling, num_frames, fps, bound)
-
+    if sample_indices_fn is None:
+        sample_indices_fn = _default_sampler(num_frames, sampling, fps, bound, frames_indices)
     if isinstance(video, (str, os.PathLike)):
         path = _check_video_path(video)
         if backend == "decord":
-            return _load_with_decord(path, sample_indices, num_threads)
-        return _load_with_pyav(path, sample_indices, num_threads)
+            return _load_with_decord(path, sample_indices_fn, num_threads)
+        return _load_with_pyav(path, sample_indices_fn, num_threads)
 
     frames = to_rgb_frames(video)
-    indices = sample_indices(len(frames), video_fps)
-    if indices.min() < 0 or indices.max() >= len(frames):
-        raise ValueError(f"Frame indices {indices.tolist()} are out of range for {len(frames)} frames.")
-    metadata = VideoChatVideoMetadata(
+    indices = _checked_indices(sample_indices_fn, len(frames), video_fps)
+    return frames[indices], _memory_metadata(frames, indices, video_fps)
+
+
+def _default_sampler(num_frames, sampling, fps, bound, frames_indices) -> Callable[[VideoMetadata], np.ndarray]:
+    if frames_indices is not None:
+        indices = np.asarray(frames_indices, dtype=np.int64)
+        if indices.ndim != 1 or indices.size == 0:
+            raise ValueError("`frames_indices` must be a non-empty list of integers.")
+        return lambda metadata: indices
+    if fps is not None and sampling == "segments":
+        sampling, num_frames = "fps", (None if num_frames == 8 else num_frames)
+    return partial(sample_indices_fn, num_frames=num_frames, fps=fps, sampling=sampling, bound=bound)
+
+
+def _memory_metadata(frames: np.ndarray, indices, video_fps: float | None) -> VideoChatVideoMetadata:
+    """Metadata of frames sampled from an in-memory video."""
+    return VideoChatVideoMetadata(
         total_num_frames=len(frames),
         fps=video_fps,
         width=int(frames.shape[2]),
@@ -692,10 +721,69 @@ def load_video(
         frames_indices=[int(i) for i in indices],
         frame_timestamps=[float(i) / video_fps for i in indices] if video_fps else None,
     )
-    return frames[indices], metadata
+
+
+def load_video_frames(
+    video,
+    metadata=None,
+    do_sample_frames: bool | None = None,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    sampling: str | None = None,
+    bound: Sequence[float] | None = None,
+    video_backend: str | None = None,
+    default_num_frames: int = 8,
+) -> tuple[np.ndarray, VideoChatVideoMetadata]:
+    """
+    The frames a processor works on: a video file is always decoded and sampled (`num_frames`, default
+    `default_num_frames`; `fps`; `sampling`; `bound`); in-memory frames are sampled only when asked
+    (`do_sample_frames=True`, or `num_frames` / `fps` / `bound` given) and otherwise used as they are. `metadata`
+    (a dict or `VideoMetadata`) gives an in-memory video's `fps` and `frames_indices`.
+    """
+    is_file = isinstance(video, (str, os.PathLike))
+    video_fps = _metadata_value(metadata, "fps")
+    if is_file:
+        video = local_path(video, "video")
+        if do_sample_frames is False:
+            raise ValueError("Video files are always sampled; `do_sample_frames=False` only applies to decoded frames.")
+    elif getattr(video, "ndim", 4) != 4:
+        raise ValueError(f"A video array must have 4 dimensions (T, H, W, 3), got shape {tuple(video.shape)}.")
+    sample = do_sample_frames if do_sample_frames is not None else (
+        is_file or num_frames is not None or fps is not None or bound is not None)
+    if not sample:
+        frames = to_rgb_frames(video)
+        if isinstance(metadata, VideoChatVideoMetadata) and len(metadata.frames_indices or []) == len(frames):
+            return frames, metadata  # frames sampled earlier (e.g. by apply_chat_template)
+        indices = _metadata_value(metadata, "frames_indices") or list(range(len(frames)))
+        return frames, _memory_metadata(frames, indices, video_fps)
+    if num_frames is None and fps is None:
+        num_frames = default_num_frames  # with `fps` alone, sample at that rate without a cap
+    if sampling is None:
+        sampling = "mvbench" if bound is not None else ("fps" if fps is not None else "segments")
+    return load_video(video, num_frames=num_frames, sampling=sampling, fps=fps, bound=bound,
+                      backend=video_backend or "pyav", video_fps=None if is_file else video_fps)
+
+
+def local_path(path, kind: str = "video") -> str:
+    """A local file path from `path` or a `file://` URL; other URLs are refused (download them first)."""
+    path = os.fspath(path)
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+        raise ValueError(f"Only local {kind} files are supported, got the URL {path!r}; download it first.")
+    return path
+
+
+def _metadata_value(metadata, key: str):
+    if metadata is None:
+        return None
+    if isinstance(metadata, dict):
+        return metadata.get(key)
+    return getattr(metadata, key, None)
 
 
 __all__ = [
+    "FRAME_SAMPLING_KEYS",
     "SAMPLING_STRATEGIES",
     "VIDEO_BACKENDS",
     "VideoChatVideoMetadata",
@@ -705,6 +793,8 @@ __all__ = [
     "get_segment_indices",
     "get_uniform_indices",
     "load_video",
+    "load_video_frames",
     "sample_frame_indices",
+    "sample_indices_fn",
     "to_rgb_frames",
 ]

@@ -80,10 +80,11 @@ def answer(model, processor, video, question: str, history=None, max_new_tokens:
     start = time.perf_counter()
     if video_features is None and "pixel_values_videos" in inputs:
         video_features = model.model.get_video_features(
-            inputs["pixel_values_videos"], inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask")
+            inputs["pixel_values_videos"], inputs.get("video_qformer_input_ids"), inputs.get("video_qformer_attention_mask")
         )
     model_inputs = {key: value for key, value in inputs.items()
-                    if key not in ("pixel_values_videos", "qformer_input_ids", "qformer_attention_mask")}
+                    if key not in ("pixel_values_videos", "video_grid_thw", "video_qformer_input_ids",
+                                   "video_qformer_attention_mask")}
     if video_features is not None:
         model_inputs["mm_encoder_outputs"] = {"video": video_features}
     streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True) if stream else None

@@ -13,7 +13,7 @@ import torch
 import transformers
 from transformers import AutoTokenizer, BertTokenizer
 
-from ..processing_videochat import prepare_qformer_tokenizer
+from ..processing_videochat import placeholder_token_id, prepare_qformer_tokenizer
 from .presets import Preset, build_image_processor, build_processor, load_chat_template
 from .sources import ConversionSource
 from .tokenizer import build_tokenizer
@@ -58,31 +58,35 @@ def _load_qformer_tokenizer(folder: Path):
 
 
 def save_processor(folder: Path, source: ConversionSource) -> list[str]:
-    """Save the processor (image processor, LLM tokenizer, Q-Former tokenizer with `[DEC]`, chat template) when its
-    pieces are available; returns messages describing what was skipped."""
-    messages = []
-    name = source.preset.name
+    """Save the processor (image processor, LLM tokenizer with the `<video>` / `<image>` placeholder tokens, Q-Former
+    tokenizer with `[DEC]`, chat template) when its pieces are available, and set the config's placeholder ids to
+    the tokenizer's; returns messages describing what was skipped."""
+    name, config = source.preset.name, source.config
     if source.tokenizer_dir is None:
-        messages.append("processor and LLM tokenizer not saved: no LLM tokenizer found (pass --tokenizer DIR)")
         (folder / "chat_template.jinja").write_text(load_chat_template(name))
-        return messages
+        vocab_size = config.text_config.vocab_size
+        config.video_token_id, config.image_token_id = vocab_size, vocab_size + 1
+        return ["processor and LLM tokenizer not saved: no LLM tokenizer found (pass --tokenizer DIR); the placeholder "
+                f"ids are {vocab_size} and {vocab_size + 1}, past the LLM vocabulary: add `<video>` and `<image>` "
+                "to your tokenizer with these ids"]
     tokenizer = _load_llm_tokenizer(source.tokenizer_dir, source.preset)
-    uses_qformer_text = source.config.qformer_takes_text
+    tokenizer.padding_side = "left"
+    config.video_token_id = placeholder_token_id(tokenizer, "<video>")
+    config.image_token_id = placeholder_token_id(tokenizer, "<image>")
     qformer_tokenizer = _load_qformer_tokenizer(source.qformer_tokenizer_dir) if source.qformer_tokenizer_dir else None
-    if qformer_tokenizer is None and uses_qformer_text:
+    if qformer_tokenizer is None and config.qformer_takes_text:
         tokenizer.save_pretrained(str(folder))
         (folder / "chat_template.jinja").write_text(load_chat_template(name))
         return ["processor not saved: no Q-Former tokenizer (pass --qformer-tokenizer DIR with bert-base-uncased's "
                 "vocab.txt); the LLM tokenizer and chat template were saved"]
-    if qformer_tokenizer is not None and len(qformer_tokenizer) != source.config.qformer_config.vocab_size and uses_qformer_text:
+    messages = []
+    if qformer_tokenizer is not None and config.qformer_takes_text and len(qformer_tokenizer) != config.qformer_config.vocab_size:
         messages.append(f"warning: the Q-Former tokenizer has {len(qformer_tokenizer)} tokens but the Q-Former "
-                        f"vocabulary has {source.config.qformer_config.vocab_size} rows")
-    image_processor = build_image_processor(name, num_frames=int(source.config.vision_config.num_frames))
-    processor = build_processor(
-        name, tokenizer, qformer_tokenizer, image_processor=image_processor,
-        num_query_tokens=source.config.num_visual_queries,
-        video_token_id=source.config.video_token_id, image_token_id=source.config.image_token_id,
-    )
+                        f"vocabulary has {config.qformer_config.vocab_size} rows")
+    image_processor = build_image_processor(name, num_frames=int(config.vision_config.num_frames))
+    processor = build_processor(name, tokenizer, qformer_tokenizer, image_processor=image_processor,
+                                num_query_tokens=config.num_visual_queries, video_token_id=config.video_token_id,
+                                image_token_id=config.image_token_id)
     processor.save_pretrained(str(folder))
     return messages
 

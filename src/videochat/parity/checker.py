@@ -15,6 +15,7 @@ on values of magnitude ~17 would demand more precision than the reference itself
 import argparse
 import json
 import sys
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def visual_features(model, inputs: dict) -> dict[str, torch.Tensor]:
     remove = _capture_module_input(model.model.vision_model.post_layernorm, recorded, "vision_encoder_out")
     try:
         encode = model.model.get_video_features if modality == "video" else model.model.get_image_features
-        features = encode(pixels, inputs.get("qformer_input_ids"), inputs.get("qformer_attention_mask"))
+        features = encode(pixels, inputs.get(f"{modality}_qformer_input_ids"), inputs.get(f"{modality}_qformer_attention_mask"))
     finally:
         remove()
     num_clips = features.pooler_output.shape[0]
@@ -185,6 +186,7 @@ def verify_converted_folder(folder: str | Path, fixture_dir: str | Path) -> dict
     diffs, failures = {}, []
     for case in bundle.cases:
         num_new = int(case.generated_ids.numel()) if case.generated_ids is not None else 0
+        case = replace(case, forward_inputs=_with_placeholder_ids(case.forward_inputs, bundle.model.config, model.config))
         ours = compute_outputs(model, case, num_new)
         for our_name, (fixture_name, reference) in case.expected.items():
             diffs[fixture_name] = diff = max_abs_diff(ours[our_name], reference)
@@ -196,6 +198,17 @@ def verify_converted_folder(folder: str | Path, fixture_dir: str | Path) -> dict
             if not same:
                 failures.append(f"{case.name}.generated_ids differ")
     return {"kind": "fixture", "reference": str(fixture_dir), "max_abs_diff": diffs, "failures": failures, "ok": not failures}
+
+
+def _with_placeholder_ids(inputs: dict, source_config, target_config) -> dict:
+    """The case's `input_ids` with the placeholder ids of `source_config` rewritten to those of `target_config` (a
+    converted folder uses the ids of its tokenizer's `<video>` / `<image>` tokens)."""
+    input_ids = inputs["input_ids"].clone()
+    for modality, pixels in (("video", "pixel_values_videos"), ("image", "pixel_values")):
+        if inputs.get(pixels) is not None:
+            name = f"{modality}_token_id"
+            input_ids[inputs["input_ids"] == getattr(source_config, name)] = getattr(target_config, name)
+    return {**inputs, "input_ids": input_ids}
 
 
 def _run_llm_fixture(fixture_dir: Path) -> dict:

@@ -49,9 +49,9 @@ def load_fixture(fixture_dir: Path) -> FixtureBundle:
         if f"{name}.attention_mask" in inputs:
             forward_inputs["attention_mask"] = inputs[f"{name}.attention_mask"].reshape(1, -1)
         if f"{name}.qformer_input_ids" in inputs:
-            forward_inputs["qformer_input_ids"] = inputs[f"{name}.qformer_input_ids"]
-            mask = inputs[f"{name}.qformer_attention_mask"]
-            forward_inputs["qformer_attention_mask"] = mask[:, num_queries:] if mask.shape[1] > forward_inputs["qformer_input_ids"].shape[1] else mask
+            qformer_ids, mask = inputs[f"{name}.qformer_input_ids"], inputs[f"{name}.qformer_attention_mask"]
+            forward_inputs["video_qformer_input_ids"] = qformer_ids
+            forward_inputs["video_qformer_attention_mask"] = mask[:, num_queries:] if mask.shape[1] > qformer_ids.shape[1] else mask
         recorded = {}
         for suffix, our_name in RECORDED_OUTPUTS.items():
             key = f"{name}.{suffix}"

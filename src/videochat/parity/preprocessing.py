@@ -30,6 +30,13 @@ def _max_abs(ours: torch.Tensor, reference: torch.Tensor) -> float:
     return max_abs_diff(ours, reference) if ours.numel() == reference.numel() else float("inf")
 
 
+def with_original_placeholders(processor, input_ids: torch.Tensor) -> list[int]:
+    """Our ids with the visual positions written as the originals write them (id 0, `<unk>`): our placeholders are
+    the distinct ids of the `<video>` / `<image>` special tokens."""
+    placeholders = (input_ids == processor.video_token_id) | (input_ids == processor.image_token_id)
+    return input_ids.masked_fill(placeholders, 0).tolist()
+
+
 def _processor_text(prompt: str) -> str:
     return prompt.replace("[<VID_PLH>]", "<video>").replace("<VideoHere>", "<video>").replace("<ImageHere>", "<image>")
 
@@ -79,10 +86,11 @@ def _internvideo2_case_checks(processor, meta, inputs, case, frames, num_clips) 
     checks: dict[str, Check] = {}
     if "conversation" in case_meta and "user_prompt" in meta:
         checks[f"{case}.preprocessing.prompt"] = rendered_prompt
-        checks[f"{case}.preprocessing.input_ids"] = lambda: encoded()["input_ids"][0].tolist() == inputs[f"{case}.input_ids"].tolist()
+        checks[f"{case}.preprocessing.input_ids"] = (
+            lambda: with_original_placeholders(processor, encoded()["input_ids"][0]) == inputs[f"{case}.input_ids"].tolist())
     if f"{case}.qformer_input_ids" in inputs:
         checks[f"{case}.preprocessing.qformer_input_ids"] = (
-            lambda: encoded()["qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
+            lambda: encoded()["video_qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
     return checks
 
 
@@ -139,14 +147,15 @@ def _videochat2_case_checks(processor, case, case_meta, inputs, sampled, image) 
         segments = case_meta["segment_ids"]
         num_clips = out["pixel_values" if is_image else "pixel_values_videos"].shape[0]
         placeholder = [0] * get_num_visual_tokens(num_clips, processor.num_query_tokens)
-        return out["input_ids"][0].tolist() == segments[0] + placeholder + segments[1]
+        return with_original_placeholders(processor, out["input_ids"][0]) == segments[0] + placeholder + segments[1]
 
     checks: dict[str, Check] = {}
     if "segment_ids" in case_meta and len(case_meta["segment_ids"]) == 2:
         checks[f"{case}.preprocessing.input_ids"] = input_ids
     if f"{case}.qformer_input_ids" in inputs:
+        key = "image_qformer_input_ids" if is_image else "video_qformer_input_ids"
         checks[f"{case}.preprocessing.qformer_input_ids"] = (
-            lambda: encoded()["qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
+            lambda: encoded()[key].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
     return checks
 
 

@@ -54,11 +54,13 @@ def _video_embeds_check(model, forward_inputs: dict, reference: torch.Tensor):
     def check() -> float:
         if "pixel_values_videos" in forward_inputs:
             features = model.model.get_video_features(
-                forward_inputs["pixel_values_videos"], forward_inputs.get("qformer_input_ids"), forward_inputs.get("qformer_attention_mask")
+                forward_inputs["pixel_values_videos"], forward_inputs.get("video_qformer_input_ids"),
+                forward_inputs.get("video_qformer_attention_mask"),
             )
         else:
             features = model.model.get_image_features(
-                forward_inputs["pixel_values"], forward_inputs.get("qformer_input_ids"), forward_inputs.get("qformer_attention_mask")
+                forward_inputs["pixel_values"], forward_inputs.get("image_qformer_input_ids"),
+                forward_inputs.get("image_qformer_attention_mask"),
             )
         return max_abs_diff(features.pooler_output.reshape(1, -1, features.pooler_output.shape[-1]), reference)
 
@@ -99,9 +101,10 @@ def load_fixture(fixture_dir: Path) -> FixtureBundle:
         forward_inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
         forward_inputs["pixel_values" if is_image else "pixel_values_videos"] = image_clips if is_image else video_clips
         if f"{name}.qformer_input_ids" in inputs:
-            forward_inputs["qformer_input_ids"] = inputs[f"{name}.qformer_input_ids"]
+            modality = "image" if is_image else "video"
+            forward_inputs[f"{modality}_qformer_input_ids"] = inputs[f"{name}.qformer_input_ids"]
             # the recorded mask is cat(ones(queries), text mask); our model prepends the query ones itself
-            forward_inputs["qformer_attention_mask"] = inputs[f"{name}.qformer_attention_mask"][:, num_queries:]
+            forward_inputs[f"{modality}_qformer_attention_mask"] = inputs[f"{name}.qformer_attention_mask"][:, num_queries:]
         recorded = {
             our_name: (f"{name}.{suffix}", expected[f"{name}.{suffix}"])
             for suffix, our_name in RECORDED_OUTPUTS.items()
