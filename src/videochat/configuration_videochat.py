@@ -47,6 +47,9 @@ class VideoChatVisionConfig(PreTrainedConfig):
         num_gmhra_layers (`int`, defaults to 0): Global MHRA temporal blocks (VideoChat v1: 8).
         gmhra_mlp_ratio (`float`, defaults to 4.0): MLP ratio of the GMHRA blocks.
         gmhra_layer_norm_eps (`float`, defaults to 1e-5): epsilon of the GMHRA LayerNorms.
+        use_image_position_embeddings (`bool`, defaults to `True`): InternVideo2 only: a separate learned position
+            table for single images (`img_pos_embed`). Without it a 1-frame input uses the video table resampled to one
+            frame (the stage-1 classifiers have no image table).
         initializer_range (`float`, defaults to 0.02): std of the random initialisation.
     """
 
@@ -80,6 +83,7 @@ class VideoChatVisionConfig(PreTrainedConfig):
     num_gmhra_layers: int = 0
     gmhra_mlp_ratio: float | int = 4.0
     gmhra_layer_norm_eps: float = 1e-5
+    use_image_position_embeddings: bool = True
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):

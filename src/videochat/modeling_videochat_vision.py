@@ -98,7 +98,8 @@ class InternVideo2PatchEmbeddings(nn.Module):
 
 class InternVideo2Embeddings(nn.Module):
     """Patch embeddings, a class token and learned position tables: one for videos (`config.num_frames` frames,
-    resampled along time for other frame counts) and a separate one for single images."""
+    resampled along time for other frame counts) and, with `use_image_position_embeddings`, a separate one for single
+    images."""
 
     def __init__(self, config: VideoChatVisionConfig):
         super().__init__()
@@ -108,11 +109,15 @@ class InternVideo2Embeddings(nn.Module):
         self.patch_embeddings = InternVideo2PatchEmbeddings(config)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.position_embeddings = nn.Parameter(torch.zeros(1, video_positions, config.hidden_size))
-        self.image_position_embeddings = nn.Parameter(torch.zeros(1, 1 + num_patches, config.hidden_size))
+        self.image_position_embeddings = (
+            nn.Parameter(torch.zeros(1, 1 + num_patches, config.hidden_size))
+            if config.use_image_position_embeddings
+            else None
+        )
 
     def position_table(self, num_frames: int) -> torch.Tensor:
         """Position table `(1, 1 + num_frames * patches, dim)` for a clip of `num_frames` (tubelet) frames."""
-        if num_frames == 1:
+        if num_frames == 1 and self.image_position_embeddings is not None:
             return self.image_position_embeddings
         cls_position, patch_positions = self.position_embeddings[:, :1], self.position_embeddings[0, 1:]
         table_frames = self.config.num_frames // self.config.tubelet_size
@@ -148,7 +153,8 @@ class InternVideo2VisionModel(VideoChatVisionPreTrainedModel):
         if isinstance(module, InternVideo2Embeddings):
             init.trunc_normal_(module.cls_token, std=std)
             init.trunc_normal_(module.position_embeddings, std=std)
-            init.trunc_normal_(module.image_position_embeddings, std=std)
+            if module.image_position_embeddings is not None:
+                init.trunc_normal_(module.image_position_embeddings, std=std)
         elif isinstance(module, InternVLVisionLayer):
             init.constant_(module.lambda_1, self.config.layer_scale_init_value)
             init.constant_(module.lambda_2, self.config.layer_scale_init_value)
