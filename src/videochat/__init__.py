@@ -8,9 +8,19 @@ checkpoints -> converted folder), `videochat.parity` (checks against the origina
 """
 
 from . import _auto  # noqa: F401  (registers the Auto classes)
+from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .configuration_videochat import VideoChatConfig, VideoChatQFormerConfig, VideoChatVisionConfig
+from .image_processing_internvideo2 import InternVideo2ImageProcessor
 from .image_processing_pil_videochat import VideoChatImageProcessor
+from .modeling_internvideo2 import (
+    InternVideo2ForVideoClassification,
+    InternVideo2Model,
+    InternVideo2PreTrainedModel,
+    InternVideo2TextModel,
+    InternVideo2VideoTextModel,
+)
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
+from .processing_internvideo2 import InternVideo2Processor
 from .processing_videochat import VideoChatProcessor, get_num_visual_tokens
 from .tokenization_videochat import VideoChatTokenizer
 from .training import VideoChatDataCollator, build_training_example
@@ -20,6 +30,16 @@ from .video_utils_videochat import VideoChatVideoMetadata, format_time_message, 
 __version__ = "0.2.0"
 
 __all__ = [
+    "InternVideo2Config",
+    "InternVideo2ForVideoClassification",
+    "InternVideo2ImageProcessor",
+    "InternVideo2Model",
+    "InternVideo2PreTrainedModel",
+    "InternVideo2Processor",
+    "InternVideo2TextConfig",
+    "InternVideo2TextModel",
+    "InternVideo2VideoTextModel",
+    "InternVideo2VisionConfig",
     "VideoChatConfig",
     "VideoChatDataCollator",
     "VideoChatForConditionalGeneration",
