@@ -39,7 +39,7 @@ from .key_maps.internvideo2 import (
     INTERNVIDEO2_FEATURES_KEY_MAP,
     INTERNVIDEO2_VIDEO_TEXT_KEY_MAP,
 )
-from .keymap import KeyMap, convert_shapes, transform_shapes
+from .keymap import KeyMap, UnknownKeysError, convert_shapes, transform_shapes
 from .sources import ConversionError
 from .writer import TensorSpec, parse_size, plan_shards, shard_file_names
 
@@ -86,14 +86,16 @@ class InternVideo2Preset:
 KINETICS_SINGLE_VIEW = {"frame_sampling": "kinetics", "num_temporal_clips": 1, "num_spatial_crops": 1,
                         "resize_mode": "shortest_edge_bilinear"}
 STAGE2_DEMO = {"frame_sampling": "stride", "resize_mode": "squash_bilinear", "normalize_in_float64": True}
-FUSED_GELU_NOTE = ("GELU: tanh, as in the fused CUDA branch (flash_attn FusedMLP) that fine-tuned and evaluated the "
-                   "released classifiers; convert with --gelu exact for the pure-PyTorch branch")
+GELU_NOTES = {
+    "tanh": "tanh GELU: the fused CUDA branch (flash_attn FusedMLP) that ran the released numbers",
+    "exact": "exact (erf) GELU: the original's pure-PyTorch branch",
+}
 SSV2_NOTE = ("the original SSv1/SSv2 evaluation reads raw frames with its own sampling (datasets/ssv2.py), which the "
              "processor does not reproduce; the Kinetics rule is configured instead")
 
 
 def _stage1(size: str, factory: str, original: str, dataset: str) -> InternVideo2Preset:
-    notes = (FUSED_GELU_NOTE, SSV2_NOTE) if dataset.startswith("ss") else (FUSED_GELU_NOTE,)
+    notes = (SSV2_NOTE,) if dataset.startswith("ss") else ()
     name = f"internvideo2-stage1-{size.lower()}-{dataset}"
     return InternVideo2Preset(name, original, "classifier", factory, "tanh", KINETICS_SINGLE_VIEW, notes)
 
@@ -123,7 +125,7 @@ PRESETS: dict[str, InternVideo2Preset] = {
             InternVideo2Preset(
                 f"internvideo2-stage1-{size.lower()}-distilled", f"{_DISTILLED}/{size}/{size}_dist_1B_stage2/pytorch_model.bin",
                 "features", f"distill_internvideo2_{factory}_patch14_224", "tanh", KINETICS_SINGLE_VIEW,
-                (FUSED_GELU_NOTE, "a distillation checkpoint: features only, it has no classifier"),
+                ("a distillation checkpoint: features only, it has no classifier",),
             )
             for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
         ),
@@ -131,7 +133,7 @@ PRESETS: dict[str, InternVideo2Preset] = {
             "internvideo2-stage2-1b-f4", "OpenGVLab/InternVideo2-Stage2_1B-224p-f4/InternVideo2-stage2_1b-224p-f4.pt",
             "video_text", "pretrain_internvideo2_1b_patch14_224 + bert-large-uncased (fusion_layer 19)", "exact",
             STAGE2_DEMO,
-            ("GELU: exact, as the stage-2 demo; the evaluation config ran the fused branch (--gelu tanh)",
+            ("exact GELU as the stage-2 demo; its evaluation config ran the fused branch (--gelu tanh)",
              "preprocessing: the demo's (frames from index 0 with stride, cv2 bilinear squash, float64 normalisation)"),
         ),
     )
@@ -304,7 +306,10 @@ def check_manifest(shapes: dict[str, tuple[int, ...]], preset: str | None = None
     kind = detect_kind(shapes)
     record = get_preset(preset) if preset else PRESETS[GENERIC_PRESETS[kind]]
     key_map = KEY_MAPS[kind]
-    plan = key_map.plan(shapes)  # raises UnknownKeysError on an unknown key
+    try:
+        plan = key_map.plan(shapes)
+    except UnknownKeysError as error:
+        return {"kind": kind, "num_source_keys": len(shapes), "unknown": len(error.keys), "unknown_keys": error.keys}
     converted = convert_shapes(key_map, shapes)
     config = build_config(kind, shapes, record.gelu)
     with torch.device("meta"):
@@ -384,6 +389,7 @@ class InternVideo2Source:
     key_map: KeyMap
     config: object
     files: list[Path]
+    gelu: str
     lora_scaling: None = None
 
 
@@ -408,8 +414,9 @@ def open_internvideo2_source(source, preset: str | None = None, gelu: str | None
         raise ConversionError(f"{source} is a {kind} checkpoint but preset {record.name!r} is a {record.kind} model")
     if gelu is not None and gelu not in GELU:
         raise ConversionError(f"--gelu must be one of {sorted(GELU)}, got {gelu!r}")
-    config = build_config(kind, shapes, gelu or record.gelu, config_overrides, labels)
-    return InternVideo2Source(record, kind, checkpoint, KEY_MAPS[kind], config, files)
+    gelu = gelu or record.gelu
+    config = build_config(kind, shapes, gelu, config_overrides, labels)
+    return InternVideo2Source(record, kind, checkpoint, KEY_MAPS[kind], config, files, gelu)
 
 
 def plan_writes(source: InternVideo2Source, dtype: torch.dtype | None, max_shard_size: int) -> WritePlan:
@@ -484,7 +491,8 @@ def convert_internvideo2(
         problems = compare_shapes(_written_shapes(staging, write_plan.shard_names), model_shapes(opened.kind, opened.config))
         if any(problems.values()):
             raise ConversionError(f"written weights do not match the model: {problems}")
-        messages = list(opened.preset.notes) + save_processor_files(staging, opened.preset, opened.config, vocab)
+        messages = [f"block MLP activation: {GELU_NOTES[opened.gelu]} (--gelu to change)", *opened.preset.notes,
+                    *save_processor_files(staging, opened.preset, opened.config, vocab)]
         config = opened.config
         config.dtype = target_dtype or _dominant_dtype(write_plan.specs)
         config.architectures = [MODEL_CLASSES[opened.kind].__name__]
