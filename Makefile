@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_preprocess.py
 	$(BIN)/python bench/bench_convert.py
+	$(BIN)/python bench/bench_internvideo2.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
