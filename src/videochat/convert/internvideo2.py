@@ -51,6 +51,18 @@ ORIGINAL_CHECKPOINT_NAMES = ("original_checkpoint.pth", "original_checkpoint.bin
 # what the shapes cannot tell, per tower width (the factories hard-code them)
 TOWER_HEADS = {384: 6, 768: 12, 1024: 16, 1408: 16}
 BERT_LARGE_HEADS = {1024: 16}
+# the same per original factory, for towers built with other widths (attention pooling: 16 heads in every factory)
+FACTORY_HEADS = {
+    "internvideo2_small_patch14_224": 6, "internvideo2_base_patch14_224": 12, "internvideo2_large_patch14_224": 16,
+    "internvideo2_1B_patch14_224": 16, "internvideo2_6B_patch14_224": 25, "pretrain_internvideo2_1b_patch14_224": 16,
+}
+
+
+def factory_fields(factory: str | None) -> dict:
+    """Config fields an original factory hard-codes and a checkpoint's shapes cannot tell."""
+    if factory not in FACTORY_HEADS:
+        return {}
+    return {"num_attention_heads": FACTORY_HEADS[factory], "pooling_num_attention_heads": 16, "image_size": 224}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -208,7 +220,7 @@ def vision_config_fields(shapes: dict, prefix: str, gelu: str, overrides: dict) 
         "pooler_output_size": shapes[f"{prefix}clip_projector.cross_attn.proj.weight"][0],
         "layer_norm_eps": 1e-6,
         "pooler_layer_norm_eps": 1e-5,
-        "attention_bias": False,
+        "attention_bias": f"{prefix}blocks.0.attn.qkv.bias" in shapes,
         "use_qk_norm": True,
         "layer_scale_init_value": 1e-5,
     }
@@ -555,6 +567,7 @@ __all__ = [
     "check_manifest",
     "convert_internvideo2",
     "detect_kind",
+    "factory_fields",
     "get_preset",
     "main",
     "open_internvideo2_source",

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForVideoClassification, AutoProcessor
 
-from ..convert.internvideo2 import convert_internvideo2
+from ..convert.internvideo2 import convert_internvideo2, factory_fields
 from ..convert.verify import max_abs_diff
 from ..image_processing_internvideo2 import cv2_linear_resize
 from ..video_utils_videochat import _load_with_pyav
@@ -108,8 +108,8 @@ def _stage1_outputs(model, pixel_values: torch.Tensor) -> dict[str, torch.Tensor
 
 
 def _stage1_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> dict[str, Check]:
-    folder = _convert(fixture_dir, workdir, gelu=_gelu(original_config),
-                      config_overrides={"vision": _vision_overrides(original_config["ctor_overrides_MP1"])})
+    vision = {**factory_fields(original_config.get("factory")), **_vision_overrides(original_config["ctor_overrides_MP1"])}
+    folder = _convert(fixture_dir, workdir, gelu=_gelu(original_config), config_overrides={"vision": vision})
     inputs = load_file(fixture_dir / "inputs.safetensors")
     expected = load_file(fixture_dir / "expected.safetensors")
     model = AutoModelForVideoClassification.from_pretrained(folder, dtype=torch.float32).eval()
@@ -127,15 +127,24 @@ def _stage1_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> d
 def _stage2_overrides(fixture_dir: Path, original_config: dict) -> dict:
     bert = json.loads((fixture_dir / "text_encoder_bert_config.json").read_text())
     return {
-        "vision": _vision_overrides(original_config["vision_ctor_overrides_MP1"]),
+        "vision": {**factory_fields("pretrain_internvideo2_1b_patch14_224"),
+                   **_vision_overrides(original_config["vision_ctor_overrides_MP1"])},
         "text": {"num_attention_heads": bert["num_attention_heads"], "layer_norm_eps": bert["layer_norm_eps"],
                  "hidden_act": bert["hidden_act"]},
     }
 
 
+def _needs_interpolation(model, pixel_values_videos: torch.Tensor) -> bool:
+    """The demo resamples `pos_embed` at load time when its `num_frames` differs from the checkpoint's
+    (`interpolate_pos_embed_internvideo2_new`); 1-frame inputs use the image table."""
+    frames = pixel_values_videos.shape[1]
+    return frames != 1 and frames != model.config.vision_config.num_frames
+
+
 @torch.no_grad()
 def _vision_outputs(model, pixel_values_videos: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
-    vision = model.vision_model(pixel_values_videos, output_hidden_states=True)
+    interpolate = _needs_interpolation(model, pixel_values_videos)
+    vision = model.vision_model(pixel_values_videos, interpolate, output_hidden_states=True)
     ours = {
         f"{prefix}embeddings": vision.hidden_states[0],
         f"{prefix}last_hidden_state": vision.last_hidden_state,
@@ -154,7 +163,8 @@ def _stage2_model_outputs(model, inputs: dict) -> dict[str, torch.Tensor]:
     ours.update({key: image[key] for key in ("image.embeddings", "image.last_hidden_state", "image.pooler_output")})
     ours["image.feat"] = F.normalize(model.get_video_features(inputs["image.pixel_values"]).pooler_output, dim=-1)
 
-    learned = model(ids, videos, mask, output_matching_logits=True)
+    interpolate = _needs_interpolation(model, videos)
+    learned = model(ids, videos, mask, output_matching_logits=True, interpolate_pos_encoding=interpolate)
     ours["video_proj"] = learned.video_model_output.pooler_output
     ours["video_feat"] = learned.video_embeds
     ours["text.last_hidden_state"] = learned.text_model_output.last_hidden_state
@@ -163,9 +173,9 @@ def _stage2_model_outputs(model, inputs: dict) -> dict[str, torch.Tensor]:
     ours["temp"] = model.temperature
     ours["itc.sim_v2t_temp"], ours["itc.sim_t2v_temp"] = learned.logits_per_video, learned.logits_per_text
     ours["itc.probs_v2t_temp"] = learned.logits_per_video.softmax(dim=-1)
-    cosine = model(ids, videos, mask, logit_scale=1.0).logits_per_video
+    cosine = model.similarity_logits(learned.video_embeds, learned.text_embeds, logit_scale=1.0)
     ours["itc.cos"] = cosine
-    ours["itc.demo_probs"] = model(ids, videos, mask, logit_scale=100.0).logits_per_video.softmax(dim=-1)
+    ours["itc.demo_probs"] = model.similarity_logits(learned.video_embeds, learned.text_embeds, 100.0).softmax(dim=-1)
 
     num_videos, num_texts = videos.shape[0], ids.shape[0]
     fused = model.text_model.fuse(
@@ -193,31 +203,34 @@ def _evaluation_scores(cosine: torch.Tensor, match: torch.Tensor) -> dict[str, t
 
 
 @torch.no_grad()
-def _demo_outputs(model, processor, fixture_dir: Path, texts: list[str]) -> dict[str, torch.Tensor]:
-    """`retrieve_text(frames, texts, model, topk=3)` per clip: one video per call, one text per `get_txt_feat`."""
+def _demo_outputs(model, processor, fixture_dir: Path, texts: list[str], clips: dict[str, str],
+                  expected: dict) -> dict[str, torch.Tensor]:
+    """`retrieve_text(frames, texts, model, topk)` per clip: one video per call, one text per `get_txt_feat`."""
     text_feats = torch.cat([
         F.normalize(model.get_text_features(**processor(text=text, truncation=True)).pooler_output, dim=-1)
         for text in texts
     ])
     ours = {}
-    for clip in ("clip0", "clip1"):
-        video = processor(videos=str(fixture_dir / f"{clip}.mp4"))["pixel_values_videos"]
-        video_feat = F.normalize(model.get_video_features(video).pooler_output, dim=-1)
+    for clip, file in clips.items():
+        video = processor(videos=str(fixture_dir / file))["pixel_values_videos"]
+        features = model.get_video_features(video, interpolate_pos_encoding=_needs_interpolation(model, video))
+        video_feat = F.normalize(features.pooler_output, dim=-1)
         probs = model.similarity_logits(video_feat, text_feats, logit_scale=100.0).softmax(dim=-1)
-        top_probs, top_indices = probs.topk(len(texts), dim=-1)
+        top_probs, top_indices = probs.topk(expected[f"demo.{clip}.topk_indices"].numel(), dim=-1)
         ours.update({f"demo.{clip}.video_feat": video_feat, f"demo.{clip}.text_feat": text_feats,
                      f"demo.{clip}.probs": probs, f"demo.{clip}.topk_probs": top_probs[0],
                      f"demo.{clip}.topk_indices": top_indices[0]})
     return ours
 
 
-def _preprocessing_checks(processor, fixture_dir: Path, inputs: dict, texts: list[str]) -> dict[str, Check]:
+def _preprocessing_checks(processor, fixture_dir: Path, inputs: dict, meta: dict, clips: dict[str, str]) -> dict[str, Check]:
     """Frame count and frames decoded by PyAV vs the demo's cv2 frames, sampled indices, resized uint8 frames and
     pixel tensors (from the mp4 files and from the recorded frames), text ids: all must be equal."""
     image_processor = processor.image_processor
+    texts = meta["texts"]
     checks: dict[str, Check] = {}
-    for clip in ("clip0", "clip1"):
-        path = str(fixture_dir / f"{clip}.mp4")
+    for clip, file in clips.items():
+        path = str(fixture_dir / file)
         recorded_rgb = inputs[f"{clip}.frames_bgr_uint8"].numpy()[..., ::-1]
         indices = inputs[f"{clip}.frame_indices"].numpy()
         size = image_processor.size
@@ -239,12 +252,13 @@ def _preprocessing_checks(processor, fixture_dir: Path, inputs: dict, texts: lis
                 processor(videos=recorded[idx])["pixel_values_videos"], inputs[f"{clip}.pixel_values"]))
         checks[f"preprocessing.{clip}.pixel_values_from_file"] = (
             lambda path=path, clip=clip: torch.equal(processor(videos=path)["pixel_values_videos"], inputs[f"{clip}.pixel_values"]))
-    videos = [str(fixture_dir / "clip0.mp4"), str(fixture_dir / "clip1.mp4")]
+    videos = [str(fixture_dir / file) for file in clips.values()]
     checks["preprocessing.pixel_values_videos"] = lambda: torch.equal(
         processor(videos=videos)["pixel_values_videos"], inputs["pixel_values_videos"])
-    first_frame = inputs["clip0.frames_bgr_uint8"].numpy()[0, :, :, ::-1]
+    image_clip = next(clip for clip, file in clips.items() if file == meta["image_input"]["from"])
+    image_frame = inputs[f"{image_clip}.frames_bgr_uint8"].numpy()[meta["image_input"]["frame_indices"][0], :, :, ::-1]
     checks["preprocessing.image.pixel_values"] = lambda: torch.equal(
-        processor(images=first_frame)["pixel_values_videos"], inputs["image.pixel_values"])
+        processor(images=image_frame)["pixel_values_videos"], inputs["image.pixel_values"])
     checks["preprocessing.text.input_ids"] = lambda: torch.equal(
         processor(text=texts, truncation=True)["input_ids"], inputs["text.input_ids"])
     checks["preprocessing.text.attention_mask"] = lambda: torch.equal(
@@ -257,19 +271,26 @@ def _stage2_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> d
                       config_overrides=_stage2_overrides(fixture_dir, original_config))
     inputs = load_file(fixture_dir / "inputs.safetensors")
     expected = load_file(fixture_dir / "expected.safetensors")
-    texts = json.loads((fixture_dir / "meta.json").read_text())["texts"]
+    meta = json.loads((fixture_dir / "meta.json").read_text())
+    clips = {clip["name"]: clip["file"] for clip in meta["clips"]}
     model = AutoModel.from_pretrained(folder, dtype=torch.float32).eval()
-    processor = AutoProcessor.from_pretrained(folder)
-    ours = {**_stage2_model_outputs(model, inputs), **_demo_outputs(model, processor, fixture_dir, texts)}
+    demo = original_config.get("demo_config_overrides", {})
+    size = demo.get("size_t", model.config.vision_config.image_size)
+    processor = AutoProcessor.from_pretrained(folder, num_frames=demo.get("num_frames", model.config.vision_config.num_frames),
+                                              size={"height": size, "width": size})
+    processor.max_text_length = int(original_config.get("max_txt_l", processor.max_text_length))
+    ours = {**_stage2_model_outputs(model, inputs),
+            **_demo_outputs(model, processor, fixture_dir, meta["texts"], clips, expected)}
     tanh_config = copy.deepcopy(model.config)
     tanh_config.vision_config.hidden_act = "gelu_pytorch_tanh"
     tanh_model = type(model).from_pretrained(folder, config=tanh_config, dtype=torch.float32).eval()
     with torch.no_grad():
-        tanh_vision = tanh_model.get_video_features(inputs["pixel_values_videos"])
+        tanh_vision = tanh_model.get_video_features(inputs["pixel_values_videos"],
+                                                    _needs_interpolation(tanh_model, inputs["pixel_values_videos"]))
     ours["gelu_tanh.vision.last_hidden_state"] = tanh_vision.last_hidden_state
     ours["gelu_tanh.vision.pooler_output"] = tanh_model.vision_model.pooler(tanh_vision.last_hidden_state)
     ours["gelu_tanh.video_feat"] = F.normalize(tanh_vision.pooler_output, dim=-1)
-    return {**_preprocessing_checks(processor, fixture_dir, inputs, texts), **_compare(ours, expected)}
+    return {**_preprocessing_checks(processor, fixture_dir, inputs, meta, clips), **_compare(ours, expected)}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ def tower_rules(source_prefix: str, target_prefix: str) -> tuple[Rule, ...]:
             (f"{layer}.attention.q_proj.weight", f"{layer}.attention.k_proj.weight", f"{layer}.attention.v_proj.weight"),
             "split_dim0",
         ),
+        Rule(  # only in towers built with qkv_bias=True (no released model)
+            rf"{p}blocks\.(\d+)\.attn\.qkv\.bias",
+            (f"{layer}.attention.q_proj.bias", f"{layer}.attention.k_proj.bias", f"{layer}.attention.v_proj.bias"),
+            "split_dim0",
+        ),
         Rule(rf"{p}blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{layer}.attention.projection_layer.\2",)),
         Rule(rf"{p}blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", (rf"{layer}.attention.\2.weight",)),
         Rule(rf"{p}blocks\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)", (rf"{layer}.mlp.\2.\3",)),
