@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/videochat demo
 
 parity: install
-	$(BIN)/python -m videochat.parity ../shared/fixtures/internvideo2_chat/*/ ../shared/fixtures/videochat2/*/
+	$(BIN)/python -m videochat.parity ../shared/fixtures/internvideo2_chat/*/ ../shared/fixtures/videochat2/*/ ../shared/fixtures/internvideo2/*/
 
 bench: install
 	$(BIN)/python bench/bench_generate.py

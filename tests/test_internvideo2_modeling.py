@@ -143,6 +143,8 @@ def test_channels_first_layout_is_rejected_with_the_expected_layout_named():
         model(random_clips().transpose(1, 2))  # the stage-1 original layout (batch, channels, frames, H, W)
     with pytest.raises(ValueError, match="rank|frames, channels"):
         model(torch.randn(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="expected 28x28 frames, got 56x56"):
+        model(random_clips(size=56))
 
 
 def test_one_frame_uses_the_image_position_table(video_text_model):

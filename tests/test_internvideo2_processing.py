@@ -188,6 +188,12 @@ def test_unknown_settings_are_rejected(settings):
         InternVideo2ImageProcessor(**settings)
 
 
+def test_a_misspelt_call_argument_is_an_error_not_ignored():
+    frames = np.zeros((8, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="num_frame"):
+        InternVideo2ImageProcessor()(videos=frames, num_frame=4)
+
+
 def test_pyav_decoding_equals_the_demo_cv2_frames_and_bad_files_are_clear_errors(tmp_path):
     inputs = load_file(shared_path(*STAGE2, "inputs.safetensors"))
     frames, indices = load_video_frames(shared_path(*STAGE2, "clip1.mp4"), 4, "stride")

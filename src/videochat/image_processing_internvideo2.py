@@ -41,6 +41,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("squash_bilinear", "shortest_edge_bilinear", "squash_bicubic")
 RESIZE_COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS: weights are multiples of 1/2048
+SETTING_NAMES = ("num_frames", "frame_sampling", "num_temporal_clips", "num_spatial_crops", "resize_mode",
+                 "normalize_in_float64", "image_mean", "image_std", "size", "crop_size")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -207,9 +209,11 @@ class InternVideo2ImageProcessor(PilBackend):
     # --------------------------------------------------------------------------------------------- settings
 
     def _settings(self, overrides: dict) -> dict:
-        names = ("num_frames", "frame_sampling", "num_temporal_clips", "num_spatial_crops", "resize_mode",
-                 "normalize_in_float64", "image_mean", "image_std", "size", "crop_size")
-        return {name: overrides.pop(name, None) if overrides.get(name) is not None else getattr(self, name) for name in names}
+        """This processor's settings with the call's `overrides`; unknown names are an error, not silently ignored."""
+        unknown = sorted(set(overrides) - set(SETTING_NAMES))
+        if unknown:
+            raise ValueError(f"unknown preprocessing argument(s) {unknown}; valid: {list(SETTING_NAMES)}")
+        return {name: overrides[name] if overrides.get(name) is not None else getattr(self, name) for name in SETTING_NAMES}
 
     @staticmethod
     def _check_settings(settings: dict) -> None:

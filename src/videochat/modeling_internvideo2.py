@@ -171,7 +171,7 @@ class InternVideo2PreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("video",)
     supports_gradient_checkpointing = True
-    _no_split_modules = ["InternVLVisionLayer", "BertLayer", "InternVideo2FusionLayer", "BertEmbeddings"]
+    _no_split_modules = ["InternVLVisionLayer", "BertLayer", "InternVideo2FusionLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
@@ -192,11 +192,16 @@ def _check_video_input(pixel_values: torch.Tensor, config: InternVideo2VisionCon
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 5:
         shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
         raise ValueError(f"InternVideo2 expects pixel values (batch, frames, channels, height, width), got {shape}")
-    frames, channels = pixel_values.shape[1], pixel_values.shape[2]
+    frames, channels, height, width = pixel_values.shape[1:]
     if channels != config.num_channels:
         raise ValueError(
             f"expected {config.num_channels} channels in dimension 2 of (batch, frames, channels, height, width), got "
             f"shape {tuple(pixel_values.shape)}"
+        )
+    if height != config.image_size or width != config.image_size:
+        raise ValueError(
+            f"expected {config.image_size}x{config.image_size} frames, got {height}x{width}; preprocess them with "
+            "InternVideo2ImageProcessor"
         )
     served = frames == config.num_frames or (frames == 1 and config.use_image_position_embeddings)
     if not served and not interpolate_pos_encoding:
