@@ -244,7 +244,8 @@ def text_config_fields(shapes: dict, overrides: dict) -> dict:
         "max_position_embeddings": shapes[f"{bert}embeddings.position_embeddings.weight"][0],
         "type_vocab_size": shapes[f"{bert}embeddings.token_type_embeddings.weight"][0],
         "fusion_layer": min(cross) if cross else num_layers,
-        "encoder_hidden_size": shapes[f"{bert}encoder.layer.{min(cross)}.crossattention.self.key.weight"][1] if cross else None,
+        "encoder_hidden_size": (shapes[f"{bert}encoder.layer.{min(cross)}.crossattention.self.key.weight"][1] if cross
+                                else shapes["vision_encoder.cls_token"][-1]),
         "layer_norm_eps": 1e-12,
         "hidden_act": "gelu",
     }
