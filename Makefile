@@ -22,12 +22,13 @@ demo: install
 	$(BIN)/videochat demo
 
 parity: install
-	$(BIN)/python -m videochat.parity ../shared/fixtures/internvideo2_chat/*/ ../shared/fixtures/videochat2/*/
+	$(BIN)/python -m videochat.parity ../shared/fixtures/internvideo2_chat/*/ ../shared/fixtures/videochat2/*/ ../shared/fixtures/internvideo2/*/
 
 bench: install
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_preprocess.py
 	$(BIN)/python bench/bench_convert.py
+	$(BIN)/python bench/bench_internvideo2.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

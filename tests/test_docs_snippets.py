@@ -37,8 +37,24 @@ def doc_workspace(tmp_path_factory):
         "path/to/converted": str(root / "converted"),
         "path/to/output": str(root / "output"),
         "clip.mp4": str(video),
+        **internvideo2_workspace(root),
     }
     shutil.rmtree(root, ignore_errors=True)
+
+
+def internvideo2_workspace(root: Path) -> dict:
+    """The InternVideo2 page's placeholders: the tiny fixtures' conversions and a folder of generated clips."""
+    from internvideo2_testing import convert_fixture, write_clip
+
+    videos = root / "videos"
+    videos.mkdir()
+    for index in range(3):
+        write_clip(videos / f"clip{index}.mp4", num_frames=16, seed=index)
+    return {
+        "path/to/internvideo2-stage2": str(convert_fixture("stage2", root / "internvideo2-stage2")),
+        "path/to/internvideo2-classifier": str(convert_fixture("stage1", root / "internvideo2-classifier")),
+        "path/to/videos": str(videos),
+    }
 
 
 def substitute(code: str, paths: dict) -> str:
@@ -53,6 +69,7 @@ def test_docs_have_python_snippets():
     assert per_file.get("docs/source/en/model_doc/videochat.md", 0) >= 8
     assert per_file.get("docs/source/en/fine_tuning.md", 0) >= 2
     assert per_file.get("docs/source/en/conversion.md", 0) >= 2
+    assert per_file.get("docs/source/en/model_doc/internvideo2.md", 0) >= 4
 
 
 @pytest.mark.parametrize(("path", "line", "code"), SNIPPETS,

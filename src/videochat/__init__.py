@@ -14,7 +14,16 @@ from .configuration_videochat import (
     VideoChatInternVideo2VisionConfig,
     VideoChatUMTVisionConfig,
 )
+from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
+from .image_processing_internvideo2 import InternVideo2ImageProcessor
 from .image_processing_pil_videochat import VideoChatImageProcessor
+from .modeling_internvideo2 import (
+    InternVideo2ForVideoClassification,
+    InternVideo2Model,
+    InternVideo2PreTrainedModel,
+    InternVideo2TextModel,
+    InternVideo2VideoTextModel,
+)
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel, VideoChatPreTrainedModel
 from .modeling_videochat_vision import (
     VideoChatEvaGmhraVisionModel,
@@ -22,6 +31,7 @@ from .modeling_videochat_vision import (
     VideoChatUMTVisionModel,
     VideoChatVisionPreTrainedModel,
 )
+from .processing_internvideo2 import InternVideo2Processor
 from .processing_videochat import VideoChatProcessor, get_num_visual_tokens
 from .tokenization_videochat import VideoChatTokenizer
 from .training import VideoChatDataCollator, build_training_example
@@ -31,6 +41,16 @@ from .video_utils_videochat import VideoChatVideoMetadata, format_time_message, 
 __version__ = "0.2.0"
 
 __all__ = [
+    "InternVideo2Config",
+    "InternVideo2ForVideoClassification",
+    "InternVideo2ImageProcessor",
+    "InternVideo2Model",
+    "InternVideo2PreTrainedModel",
+    "InternVideo2Processor",
+    "InternVideo2TextConfig",
+    "InternVideo2TextModel",
+    "InternVideo2VideoTextModel",
+    "InternVideo2VisionConfig",
     "VideoChatConfig",
     "VideoChatDataCollator",
     "VideoChatEvaGmhraVisionConfig",

@@ -11,6 +11,7 @@ from transformers import (
     AutoModel,
     AutoModelForImageTextToText,
     AutoModelForMultimodalLM,
+    AutoModelForVideoClassification,
     AutoProcessor,
     AutoTokenizer,
 )
@@ -24,13 +25,22 @@ from .configuration_videochat import (
     VideoChatInternVideo2VisionConfig,
     VideoChatUMTVisionConfig,
 )
+from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
+from .image_processing_internvideo2 import InternVideo2ImageProcessor
 from .image_processing_pil_videochat import VideoChatImageProcessor
+from .modeling_internvideo2 import (
+    InternVideo2ForVideoClassification,
+    InternVideo2Model,
+    InternVideo2TextModel,
+    InternVideo2VideoTextModel,
+)
 from .modeling_videochat import VideoChatForConditionalGeneration, VideoChatModel
 from .modeling_videochat_vision import (
     VideoChatEvaGmhraVisionModel,
     VideoChatInternVideo2VisionModel,
     VideoChatUMTVisionModel,
 )
+from .processing_internvideo2 import InternVideo2Processor
 from .processing_videochat import VideoChatProcessor
 from .tokenization_videochat import VideoChatTokenizer
 
@@ -63,6 +73,21 @@ def register_auto_classes() -> None:
     AutoTokenizer.register(VideoChatConfig, tokenizer_class=VideoChatTokenizer, exist_ok=True)
     AutoProcessor.register(VideoChatConfig, VideoChatProcessor, exist_ok=True)
     register_checkpoint_conversion_mapping(VideoChatConfig.model_type, LEGACY_0_1_0_RENAMES, overwrite=True)
+    register_internvideo2_classes()
+
+
+def register_internvideo2_classes() -> None:
+    """The InternVideo2 foundation models: stage-1 folders (vision config) load with `AutoModel` /
+    `AutoModelForVideoClassification`, stage-2 folders with `AutoModel` / `AutoProcessor`."""
+    for config_class in (InternVideo2VisionConfig, InternVideo2TextConfig, InternVideo2Config):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(InternVideo2VisionConfig, InternVideo2Model, exist_ok=True)
+    AutoModel.register(InternVideo2TextConfig, InternVideo2TextModel, exist_ok=True)
+    AutoModel.register(InternVideo2Config, InternVideo2VideoTextModel, exist_ok=True)
+    AutoModelForVideoClassification.register(InternVideo2VisionConfig, InternVideo2ForVideoClassification, exist_ok=True)
+    for config_class in (InternVideo2VisionConfig, InternVideo2Config):
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": InternVideo2ImageProcessor}, exist_ok=True)
+    AutoProcessor.register(InternVideo2Config, InternVideo2Processor, exist_ok=True)
 
 
 register_auto_classes()

@@ -1,11 +1,12 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
-"""`videochat` command line: `demo`, `chat`, `convert`, `convert-tokenizer`, `parity`."""
+"""`videochat` command line: `demo`, `chat`, `convert`, `convert-tokenizer`, `parity`, `convert-internvideo2`,
+`embed`."""
 
 import sys
 
 from .. import parity
-from ..convert import tokenizer
-from . import chat, convert, demo
+from ..convert import internvideo2, tokenizer
+from . import chat, convert, demo, embed
 
 
 COMMANDS = {
@@ -14,6 +15,8 @@ COMMANDS = {
     "convert": (convert.main, "convert an original checkpoint to a Hub-ready folder"),
     "convert-tokenizer": (tokenizer.main, "convert a sentencepiece tokenizer with the original ids"),
     "parity": (parity.main, "check a fixture folder against the outputs recorded from the original code"),
+    "convert-internvideo2": (internvideo2.main, "convert an InternVideo2 stage-1 classifier or stage-2 checkpoint"),
+    "embed": (embed.main, "write video embeddings of an InternVideo2 model for files / folders of videos"),
 }
 
 

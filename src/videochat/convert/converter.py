@@ -177,7 +177,7 @@ def remove_stale_staging(output: Path) -> list[Path]:
     return removed
 
 
-def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
+def move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
     if output.exists():
         if not overwrite:
             raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
@@ -284,7 +284,7 @@ def convert(
         write_model_card(staging, conversion_source, input_hashes, format_parity(parity), push_to_hub, target_dtype, messages)
         if parity is not None and not parity["ok"]:
             raise ConversionError(f"verification failed: {parity['failures']}")
-        _move_into_place(staging, output, overwrite)
+        move_into_place(staging, output, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -24,7 +24,7 @@ from transformers import GenerationConfig
 
 from ..convert.sources import detect_layout
 from ..convert.verify import load_converted, max_abs_diff
-from . import internvideo2_chat, videochat2
+from . import internvideo2, internvideo2_chat, videochat2
 from .common import ABS_TOLERANCE, FixtureBundle, FixtureCase, read_original_config
 from .internlm2 import run_fixture as run_internlm2_fixture
 from .preprocessing import preprocessing_checks
@@ -43,7 +43,10 @@ def detect_family(fixture_dir: Path) -> str:
     llm_config = fixture_dir / "original" / "config.json"
     if llm_config.is_file() and "internlm2" in llm_config.read_text().lower():
         return "internlm2"
-    return detect_layout(read_original_config(fixture_dir), ())
+    original_config = read_original_config(fixture_dir)
+    if internvideo2.fixture_stage(original_config) is not None:
+        return "internvideo2"
+    return detect_layout(original_config, ())
 
 
 def load_fixture(fixture_dir: str | Path) -> FixtureBundle:
@@ -141,6 +144,8 @@ def run_fixture(fixture_dir: str | Path) -> dict:
     """Check one fixture folder; returns the JSON-able report."""
     if detect_family(Path(fixture_dir)) == "internlm2":
         return _run_llm_fixture(Path(fixture_dir))
+    if detect_family(Path(fixture_dir)) == "internvideo2":
+        return internvideo2.run_fixture(fixture_dir)
     bundle = load_fixture(fixture_dir)
     model = bundle.model.eval()
     tensors: dict[str, float] = {}
