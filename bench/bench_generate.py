@@ -21,11 +21,28 @@ from videochat import VideoChatConfig, VideoChatForConditionalGeneration
 
 
 def build_models(hidden: int, layers: int, device: str, dtype: torch.dtype):
-    text = {"model_type": "mistral", "hidden_size": hidden, "intermediate_size": hidden * 3, "num_hidden_layers": layers,
-            "num_attention_heads": hidden // 64, "num_key_value_heads": max(1, hidden // 256), "head_dim": 64,
-            "vocab_size": 32000, "max_position_embeddings": 4096, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
-    vision = {"encoder_type": "internvideo2", "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_frames": 8}
+    text = {
+        "model_type": "mistral",
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 3,
+        "num_hidden_layers": layers,
+        "num_attention_heads": hidden // 64,
+        "num_key_value_heads": max(1, hidden // 256),
+        "head_dim": 64,
+        "vocab_size": 32000,
+        "max_position_embeddings": 4096,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 2,
+    }
+    vision = {
+        "encoder_type": "internvideo2",
+        "hidden_size": 256,
+        "intermediate_size": 512,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_frames": 8,
+    }
     qformer = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 512}
     config = VideoChatConfig(vision_config=vision, qformer_config=qformer, text_config=text)
     torch.manual_seed(0)
@@ -66,13 +83,16 @@ def main(argv=None) -> None:
     ours, bare = build_models(args.hidden, args.layers, args.device, dtype)
 
     num_queries = ours.config.num_visual_queries
-    input_ids = torch.tensor([[1, 733, 16289, 28793, *([0] * num_queries), 733, 28748, 16289, 28793]], device=args.device)
+    input_ids = torch.tensor(
+        [[1, 733, 16289, 28793, *([0] * num_queries), 733, 28748, 16289, 28793]], device=args.device
+    )
     clips = torch.randn(1, args.frames, 3, 224, 224, device=args.device, dtype=dtype)
     vision_calls = []
     ours.model.vision_model.register_forward_hook(lambda *a: vision_calls.append(1))
     captured = {}
     hook = ours.model.language_model.register_forward_pre_hook(
-        lambda m, a, kw: captured.update(embeds=kw["inputs_embeds"]), with_kwargs=True)
+        lambda m, a, kw: captured.update(embeds=kw["inputs_embeds"]), with_kwargs=True
+    )
     with torch.no_grad():
         ours(input_ids=input_ids, pixel_values_videos=clips)
     hook.remove()
@@ -83,15 +103,23 @@ def main(argv=None) -> None:
 
     def run_ours(n, clock=None):
         processors = LogitsProcessorList([clock] if clock else [])
-        return lambda: ours.generate(input_ids=input_ids, pixel_values_videos=clips, generation_config=gen_config(n),
-                                     logits_processor=processors)
+        return lambda: ours.generate(
+            input_ids=input_ids,
+            pixel_values_videos=clips,
+            generation_config=gen_config(n),
+            logits_processor=processors,
+        )
 
     def run_bare(n, clock=None):
         processors = LogitsProcessorList([clock] if clock else [])
-        return lambda: bare.generate(inputs_embeds=inputs_embeds, generation_config=gen_config(n), logits_processor=processors)
+        return lambda: bare.generate(
+            inputs_embeds=inputs_embeds, generation_config=gen_config(n), logits_processor=processors
+        )
 
     with torch.no_grad():
-        same = ours.generate(input_ids=input_ids, pixel_values_videos=clips, generation_config=gen_config(16))[0, input_ids.shape[1]:]
+        same = ours.generate(input_ids=input_ids, pixel_values_videos=clips, generation_config=gen_config(16))[
+            0, input_ids.shape[1] :
+        ]
         reference = bare.generate(inputs_embeds=inputs_embeds, generation_config=gen_config(16))[0]
         assert same.tolist() == reference.tolist(), "ours and the bare LLM generated different tokens"
         vision_calls.clear()
@@ -106,7 +134,10 @@ def main(argv=None) -> None:
                 per_token[name].extend(clock.decode_intervals())
     ours_ms = statistics.median(per_token["ours"]) * 1e3
     bare_ms = statistics.median(per_token["bare"]) * 1e3
-    print(f"device={args.device} dtype={args.dtype} hidden={args.hidden} layers={args.layers} new_tokens={args.new_tokens}")
+    print(
+        f"device={args.device} dtype={args.dtype} hidden={args.hidden} layers={args.layers} "
+        f"new_tokens={args.new_tokens}"
+    )
     print(f"vision encoder calls per generate: {calls_per_generate}")
     print(f"decode ms/token: ours {ours_ms:.2f}  bare MistralForCausalLM {bare_ms:.2f}")
     print(f"ratio ours/bare: {ours_ms / bare_ms:.3f} (target <= 1.05)")

@@ -138,7 +138,10 @@ class OriginalInternVideo2(nn.Module):
         x = self.patch_embed.proj(x.to(self.patch_embed.proj.weight.dtype))
         x = x.flatten(3).permute(0, 2, 3, 1)
         batch, frames, patches, dim = x.shape
-        x = torch.cat([self.cls_token.expand(batch, -1, -1), x.reshape(batch, frames * patches, dim)], 1) + self.pos_embed
+        x = (
+            torch.cat([self.cls_token.expand(batch, -1, -1), x.reshape(batch, frames * patches, dim)], 1)
+            + self.pos_embed
+        )
         for block in self.blocks:
             x = block(x)
         return x, self.clip_projector(x)
@@ -154,13 +157,23 @@ def build_models(hidden: int, layers: int, frames: int, image_size: int):
     with torch.no_grad():
         for name, parameter in original.named_parameters():
             if "norm" in name or name.endswith("gamma"):
-                parameter.copy_(1.0 + 0.1 * torch.randn_like(parameter) if "norm" in name else 0.5 + 0.1 * torch.randn_like(parameter))
+                parameter.copy_(
+                    1.0 + 0.1 * torch.randn_like(parameter)
+                    if "norm" in name
+                    else 0.5 + 0.1 * torch.randn_like(parameter)
+                )
             elif parameter.ndim == 1 or name in ("cls_token", "pos_embed"):
                 parameter.normal_(0, 0.1)
             else:
                 parameter.normal_(0, parameter.shape[1] ** -0.5 if parameter.ndim == 2 else 0.05)
-    config = InternVideo2VisionConfig(hidden_size=hidden, intermediate_size=mlp_hidden, num_hidden_layers=layers,
-                                      num_attention_heads=heads, image_size=image_size, num_frames=frames)
+    config = InternVideo2VisionConfig(
+        hidden_size=hidden,
+        intermediate_size=mlp_hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        image_size=image_size,
+        num_frames=frames,
+    )
     state_dict, _ = convert_state_dict(INTERNVIDEO2_FEATURES_KEY_MAP, original.state_dict())
     ours = InternVideo2Model.from_pretrained(None, config=config, state_dict=state_dict)
     return original.eval(), ours.eval()
@@ -208,17 +221,33 @@ def write_clips(folder: Path, count: int, num_frames: int = 64, width: int = 320
 def bench_embed(ours: InternVideo2Model, workdir: Path, num_clips: int, batch_size: int) -> dict:
     folder = workdir / "model"
     ours.save_pretrained(folder)
-    InternVideo2ImageProcessor(num_frames=ours.config.num_frames, size={"shortest_edge": ours.config.image_size},
-                               crop_size={"height": ours.config.image_size, "width": ours.config.image_size}
-                               ).save_pretrained(folder)
+    InternVideo2ImageProcessor(
+        num_frames=ours.config.num_frames,
+        size={"shortest_edge": ours.config.image_size},
+        crop_size={"height": ours.config.image_size, "width": ours.config.image_size},
+    ).save_pretrained(folder)
     videos = workdir / "videos"
     videos.mkdir()
     write_clips(videos, num_clips)
     from videochat.cli.embed import embed_videos, load_embedding_model
 
     start = time.perf_counter()
-    assert videochat_main(["embed", str(videos), "--model", str(folder), "--output", str(workdir / "e.safetensors"),
-                           "--batch-size", str(batch_size), "--no-progress"]) == 0
+    assert (
+        videochat_main(
+            [
+                "embed",
+                str(videos),
+                "--model",
+                str(folder),
+                "--output",
+                str(workdir / "e.safetensors"),
+                "--batch-size",
+                str(batch_size),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     total = time.perf_counter() - start
     model, processor = load_embedding_model(folder)
     start = time.perf_counter()
@@ -241,15 +270,21 @@ def main(argv=None) -> None:
     original, ours = build_models(args.hidden, args.layers, args.frames, args.image_size)
     clip = torch.randn(1, args.frames, 3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(1))
     tower = time_models(original, ours, clip, args.repeats)
-    print(f"tower+pooling: hidden={args.hidden} layers={args.layers} frames={args.frames} size={args.image_size} "
-          f"tokens={ours.config.num_frames * (args.image_size // 14) ** 2 + 1} threads={torch.get_num_threads()}")
-    print(f"  median s/clip: ours {tower['ours_s']:.3f}  original re-stated {tower['original_s']:.3f}  "
-          f"ratio ours/original {tower['ours_s'] / tower['original_s']:.3f}")
+    print(
+        f"tower+pooling: hidden={args.hidden} layers={args.layers} frames={args.frames} size={args.image_size} "
+        f"tokens={ours.config.num_frames * (args.image_size // 14) ** 2 + 1} threads={torch.get_num_threads()}"
+    )
+    print(
+        f"  median s/clip: ours {tower['ours_s']:.3f}  original re-stated {tower['original_s']:.3f}  "
+        f"ratio ours/original {tower['ours_s'] / tower['original_s']:.3f}"
+    )
     print(f"  max abs diff: tokens {tower['tokens_max_abs_diff']:.3e}  pooled {tower['pooled_max_abs_diff']:.3e}")
     with tempfile.TemporaryDirectory() as workdir:
         embed = bench_embed(ours, Path(workdir), args.clips, args.batch_size)
-    print(f"videochat embed on {args.clips} generated H.264 clips (320x240, 64 frames): "
-          f"{embed['steady_per_s']:.2f} embeddings/s (model loaded), {embed['with_load_per_s']:.2f}/s end to end")
+    print(
+        f"videochat embed on {args.clips} generated H.264 clips (320x240, 64 frames): "
+        f"{embed['steady_per_s']:.2f} embeddings/s (model loaded), {embed['with_load_per_s']:.2f}/s end to end"
+    )
 
 
 if __name__ == "__main__":

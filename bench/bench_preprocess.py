@@ -141,14 +141,16 @@ def main() -> None:
             path = os.path.join(folder, f"{name}.mp4")
             start = time.perf_counter()
             write_test_video(path, width, height, seconds)
-            print(f"\n{name} {seconds} s: generated in {time.perf_counter() - start:.1f} s "
-                  f"({os.path.getsize(path) / 1e6:.1f} MB)")
+            print(
+                f"\n{name} {seconds} s: generated in {time.perf_counter() - start:.1f} s "
+                f"({os.path.getsize(path) / 1e6:.1f} MB)"
+            )
 
             candidates = {
-                "ours (PyAV, videochat)": lambda: ours_load_video(path, processor),
-                "(a) model card, decord num_threads=1": lambda: card_load_video(path, num_threads=1),
-                "(b) decord auto threads": lambda: card_load_video(path, num_threads=0),
-                "(c) transformers load_video pyav": lambda: transformers_load_video(path),
+                "ours (PyAV, videochat)": lambda path=path: ours_load_video(path, processor),
+                "(a) model card, decord num_threads=1": lambda path=path: card_load_video(path, num_threads=1),
+                "(b) decord auto threads": lambda path=path: card_load_video(path, num_threads=0),
+                "(c) transformers load_video pyav": lambda path=path: transformers_load_video(path),
             }
             results = median_times(candidates, args.repeats)
             ours_time, (ours_frames, ours_pixels) = results["ours (PyAV, videochat)"]

@@ -17,14 +17,25 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-VISION_MODEL_TYPES = {"internvideo2": "videochat_internvideo2_vision", "umt": "videochat_umt_vision",
-                      "eva_gmhra": "videochat_eva_gmhra_vision"}
+VISION_MODEL_TYPES = {
+    "internvideo2": "videochat_internvideo2_vision",
+    "umt": "videochat_umt_vision",
+    "eva_gmhra": "videochat_eva_gmhra_vision",
+}
 
 
 def tiny_vision_config(encoder_type: str = "internvideo2", **fields) -> dict:
     """The vision sub-config of a tiny model: 32 wide, 2 blocks, 28x28 frames (`encoder_type` picks the tower)."""
-    vision = {"model_type": VISION_MODEL_TYPES[encoder_type], "hidden_size": 32, "intermediate_size": 48,
-              "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 28, "patch_size": 14, "num_frames": 4}
+    vision = {
+        "model_type": VISION_MODEL_TYPES[encoder_type],
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 28,
+        "patch_size": 14,
+        "num_frames": 4,
+    }
     if encoder_type == "eva_gmhra":
         vision.update(num_gmhra_layers=1, gmhra_mlp_ratio=1.5)
     return {**vision, **fields}
@@ -36,20 +47,45 @@ def tiny_config(encoder_type: str = "internvideo2", vocab_size: int = 120, **ove
     from videochat import VideoChatConfig
 
     vision = tiny_vision_config(encoder_type)
-    qformer = {"model_type": "blip_2_qformer", "vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 2,
-               "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 32,
-               "use_qformer_text_input": encoder_type != "eva_gmhra"}
-    text = {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "vocab_size": vocab_size,
-            "max_position_embeddings": 512, "pad_token_id": 2, "bos_token_id": 1, "eos_token_id": 2}
+    qformer = {
+        "model_type": "blip_2_qformer",
+        "vocab_size": 50,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 48,
+        "max_position_embeddings": 32,
+        "use_qformer_text_input": encoder_type != "eva_gmhra",
+    }
+    text = {
+        "model_type": "mistral",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "vocab_size": vocab_size,
+        "max_position_embeddings": 512,
+        "pad_token_id": 2,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
     for key, value in overrides.pop("vision_config", {}).items():
         vision[key] = value
     for key, value in overrides.pop("qformer_config", {}).items():
         qformer[key] = value
     for key, value in overrides.pop("text_config", {}).items():
         text[key] = value
-    fields = {"vision_config": vision, "qformer_config": qformer, "text_config": text,
-              "num_query_tokens": 2, "num_extra_query_tokens": 3, "video_token_id": 0, "image_token_id": 0}
+    fields = {
+        "vision_config": vision,
+        "qformer_config": qformer,
+        "text_config": text,
+        "num_query_tokens": 2,
+        "num_extra_query_tokens": 3,
+        "video_token_id": 0,
+        "image_token_id": 0,
+    }
     fields.update(overrides)
     return VideoChatConfig(**fields)
 

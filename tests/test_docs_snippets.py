@@ -25,8 +25,8 @@ SNIPPETS = [(path, line, code) for path in DOC_FILES for line, code in python_bl
 @pytest.fixture(scope="session")
 def doc_workspace(tmp_path_factory):
     """Real paths for the placeholders the docs use: an original-layout checkpoint, its conversion and a video."""
-    from videochat.convert.converter import convert
     from videochat.cli.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
 
     root = tmp_path_factory.mktemp("docs")
     original = write_original_checkpoint(root / "original", seed=0)
@@ -72,8 +72,11 @@ def test_docs_have_python_snippets():
     assert per_file.get("docs/source/en/model_doc/internvideo2.md", 0) >= 4
 
 
-@pytest.mark.parametrize(("path", "line", "code"), SNIPPETS,
-                         ids=[f"{path.relative_to(REPO).as_posix()}:{line}" for path, line, _ in SNIPPETS])
+@pytest.mark.parametrize(
+    ("path", "line", "code"),
+    SNIPPETS,
+    ids=[f"{path.relative_to(REPO).as_posix()}:{line}" for path, line, _ in SNIPPETS],
+)
 def test_snippet_runs(path, line, code, doc_workspace, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # snippets that write relative paths (offload folders, outputs) stay in tmp
     code = substitute(code, doc_workspace)
@@ -85,9 +88,11 @@ def test_snippet_runs(path, line, code, doc_workspace, tmp_path, monkeypatch):
 
 def test_a_broken_snippet_fails(doc_workspace):
     """The runner really executes the code: a snippet using a wrong path raises."""
-    code = substitute('from transformers import AutoProcessor\nAutoProcessor.from_pretrained("path/to/converted/missing")',
-                      doc_workspace)
-    with pytest.raises(Exception):
+    code = substitute(
+        'from transformers import AutoProcessor\nAutoProcessor.from_pretrained("path/to/converted/missing")',
+        doc_workspace,
+    )
+    with pytest.raises(OSError):
         exec(compile(code, "broken", "exec"), {})
 
 
@@ -124,8 +129,17 @@ def test_autodoc_entries_resolve_to_importable_objects():
 def test_model_doc_page_has_the_doc_builder_layout():
     text = (REPO / "docs/source/en/model_doc/videochat.md").read_text(encoding="utf-8")
     assert text.startswith("<!--Copyright") and "Apache License" in text.split("-->")[0]
-    for section in ("## Overview", "Chat template", "Batched generation", "HD tiling", "Frame sampling",
-                    "Conversion", "lmms-eval", "llm_int8_skip_modules", "device_map"):
+    for section in (
+        "## Overview",
+        "Chat template",
+        "Batched generation",
+        "HD tiling",
+        "Frame sampling",
+        "Conversion",
+        "lmms-eval",
+        "llm_int8_skip_modules",
+        "device_map",
+    ):
         assert section in text, section
     toctree = (REPO / "docs/source/en/_toctree.yml").read_text(encoding="utf-8")
     for local in re.findall(r"local:\s*(\S+)", toctree):

@@ -159,9 +159,10 @@ def test_videochat2_hd_grid_table():
         size, hd_num = key.split("/hd_num=")
         height, width = (int(v) for v in size.split("x"))
         frames = torch.zeros(1, 3, height, width)
-        assert list(hd_resize_no_padding(frames, hd_num=int(hd_num), fix_ratio=None).shape[-2:]) == expected[
-            "no_padding_out_HxW"
-        ], key
+        assert (
+            list(hd_resize_no_padding(frames, hd_num=int(hd_num), fix_ratio=None).shape[-2:])
+            == expected["no_padding_out_HxW"]
+        ), key
         assert list(hd_resize_padding(frames, hd_num=int(hd_num)).shape[-2:]) == expected["padding_out_HxW"], key
 
 
@@ -240,7 +241,10 @@ def test_save_load_round_trip(preset, tmp_path):
 def test_batched_videos_and_images():
     processor = build_image_processor("internvideo2-chat-8b-hd")
     rng = np.random.default_rng(2)
-    videos = [rng.integers(0, 256, (4, 90, 160, 3), dtype=np.uint8), rng.integers(0, 256, (4, 160, 90, 3), dtype=np.uint8)]
+    videos = [
+        rng.integers(0, 256, (4, 90, 160, 3), dtype=np.uint8),
+        rng.integers(0, 256, (4, 160, 90, 3), dtype=np.uint8),
+    ]
     output = processor(videos=videos, images=[videos[0][0], videos[1][0]])
     assert output["pixel_values_videos"].shape == (6, 4, 3, 224, 224)
     assert output["video_num_clips"] == [3, 3]

@@ -101,7 +101,10 @@ def test_every_drop_has_a_reason_and_unknown_keys_are_fatal():
 def test_source_kinds_and_presets():
     assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight", "head.weight"]) == "classifier"
     assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight"]) == "features"
-    assert detect_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"]) == "video_text"
+    assert (
+        detect_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"])
+        == "video_text"
+    )
     with pytest.raises(ValueError, match="not an InternVideo2"):
         detect_kind(["model.embed_tokens.weight"])
     kinds = {preset.kind for preset in PRESETS.values()}
@@ -126,25 +129,34 @@ def test_every_wrapper_and_safetensors_convert_to_the_same_tensors(tmp_path, wra
     source = tmp_path / "source"
     source.mkdir()
     torch.save(state_dict if wrapper is None else {wrapper: state_dict, "epoch": 3}, source / "checkpoint.pth")
-    converted = convert_internvideo2(source / "checkpoint.pth", tmp_path / "out", progress=False, gelu="exact",
-                                     config_overrides=STAGE1_OVERRIDES)
+    converted = convert_internvideo2(
+        source / "checkpoint.pth", tmp_path / "out", progress=False, gelu="exact", config_overrides=STAGE1_OVERRIDES
+    )
     ours, expected = _converted_tensors(converted.output), _converted_tensors(reference)
     assert ours.keys() == expected.keys() and all(torch.equal(ours[key], expected[key]) for key in ours)
     save_file(state_dict, tmp_path / "bare.safetensors")
-    from_safetensors = convert_internvideo2(tmp_path / "bare.safetensors", tmp_path / "out2", progress=False,
-                                            gelu="exact", config_overrides=STAGE1_OVERRIDES)
+    from_safetensors = convert_internvideo2(
+        tmp_path / "bare.safetensors",
+        tmp_path / "out2",
+        progress=False,
+        gelu="exact",
+        config_overrides=STAGE1_OVERRIDES,
+    )
     assert all(torch.equal(_converted_tensors(from_safetensors.output)[key], expected[key]) for key in expected)
 
 
 def test_bf16_sources_and_dtype_casts(tmp_path):
     state_dict = {key: value.to(torch.bfloat16) for key, value in _original_state_dict().items()}
     torch.save({"module": state_dict}, tmp_path / "bf16.pth")
-    kept = convert_internvideo2(tmp_path / "bf16.pth", tmp_path / "kept", progress=False, config_overrides=STAGE1_OVERRIDES)
+    kept = convert_internvideo2(
+        tmp_path / "bf16.pth", tmp_path / "kept", progress=False, config_overrides=STAGE1_OVERRIDES
+    )
     tensors = _converted_tensors(kept.output)
     assert {tensor.dtype for tensor in tensors.values()} == {torch.bfloat16}
     assert json.loads((kept.output / "config.json").read_text())["dtype"] == "bfloat16"
-    cast = convert_internvideo2(tmp_path / "bf16.pth", tmp_path / "fp32", dtype="float32", progress=False,
-                                config_overrides=STAGE1_OVERRIDES)
+    cast = convert_internvideo2(
+        tmp_path / "bf16.pth", tmp_path / "fp32", dtype="float32", progress=False, config_overrides=STAGE1_OVERRIDES
+    )
     assert {tensor.dtype for tensor in _converted_tensors(cast.output).values()} == {torch.float32}
 
 
@@ -189,7 +201,9 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, monkeypatch):
     state_dict = dict(_original_state_dict(), extra_tensor=torch.zeros(3))
     torch.save(state_dict, tmp_path / "unknown.pth")
     with pytest.raises(UnknownKeysError, match="extra_tensor"):
-        convert_internvideo2(tmp_path / "unknown.pth", tmp_path / "out2", progress=False, config_overrides=STAGE1_OVERRIDES)
+        convert_internvideo2(
+            tmp_path / "unknown.pth", tmp_path / "out2", progress=False, config_overrides=STAGE1_OVERRIDES
+        )
     assert not (tmp_path / "out2").exists()
     convert_fixture("stage1", tmp_path / "out3")
     with pytest.raises(FileExistsError):
@@ -211,11 +225,23 @@ def test_command_line(tmp_path, capsys):
     """A one-block S/14-wide stage-1 checkpoint (head count known for 384-wide towers) through the CLI."""
     shapes, _ = manifest_shapes("internvideo2_stage1_s14_k400")
     generator = torch.Generator().manual_seed(0)
-    state_dict = {key: torch.randn(shape, generator=generator) * 0.02 for key, shape in shapes.items()
-                  if not key.startswith("blocks.") or key.startswith("blocks.0.")}
+    state_dict = {
+        key: torch.randn(shape, generator=generator) * 0.02
+        for key, shape in shapes.items()
+        if not key.startswith("blocks.") or key.startswith("blocks.0.")
+    }
     torch.save({"module": state_dict}, tmp_path / "s14.pth")
-    code = main([str(tmp_path / "s14.pth"), str(tmp_path / "cls"), "--no-progress", "--preset",
-                 "internvideo2-stage1-s14-k400-f8", "--dtype", "bfloat16"])
+    code = main(
+        [
+            str(tmp_path / "s14.pth"),
+            str(tmp_path / "cls"),
+            "--no-progress",
+            "--preset",
+            "internvideo2-stage1-s14-k400-f8",
+            "--dtype",
+            "bfloat16",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "tanh GELU" in captured.err and "dropped by name" in captured.out

@@ -32,12 +32,22 @@ def video_text_model():
 
 def test_default_configs_are_the_released_1b_models():
     stage1 = InternVideo2VisionConfig()
-    assert (stage1.hidden_size, stage1.num_hidden_layers, stage1.intermediate_size, stage1.num_frames) == (1408, 40, 6144, 8)
+    assert (stage1.hidden_size, stage1.num_hidden_layers, stage1.intermediate_size, stage1.num_frames) == (
+        1408,
+        40,
+        6144,
+        8,
+    )
     assert not stage1.use_image_position_embeddings and stage1.pooling_num_attention_heads == 16
     stage2 = InternVideo2Config()
     assert stage2.vision_config.num_frames == 4 and stage2.vision_config.use_image_position_embeddings
     text = stage2.text_config
-    assert (text.hidden_size, text.num_hidden_layers, text.fusion_layer, text.encoder_hidden_size) == (1024, 24, 19, 1408)
+    assert (text.hidden_size, text.num_hidden_layers, text.fusion_layer, text.encoder_hidden_size) == (
+        1024,
+        24,
+        19,
+        1408,
+    )
     assert stage2.projection_dim == 512 and stage2.temperature_init_value == 0.07
 
 
@@ -66,11 +76,27 @@ def test_inconsistent_configs_are_rejected(build, message):
 
 
 def test_chat_tower_without_image_table_has_no_image_parameter():
-    with_table = ChatTower(VideoChatInternVideo2VisionConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1,
-                                                 num_attention_heads=4, image_size=28, num_frames=4))
-    without = ChatTower(VideoChatInternVideo2VisionConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1,
-                                              num_attention_heads=4, image_size=28, num_frames=4,
-                                              use_image_position_embeddings=False))
+    with_table = ChatTower(
+        VideoChatInternVideo2VisionConfig(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=28,
+            num_frames=4,
+        )
+    )
+    without = ChatTower(
+        VideoChatInternVideo2VisionConfig(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=28,
+            num_frames=4,
+            use_image_position_embeddings=False,
+        )
+    )
     assert "embeddings.image_position_embeddings" in with_table.state_dict()
     assert "embeddings.image_position_embeddings" not in without.state_dict()
     table = without.embeddings.position_table(1)  # a 1-frame input falls back to the resampled video table
@@ -103,7 +129,9 @@ def test_attention_pooling_is_the_spec_mean_query_with_three_layernorms():
         torch.nn.init.normal_(module.bias, 0.0, 0.3)
     tokens = torch.randn(2, 9, 32)
     heads, head_dim = config.pooling_num_attention_heads, 32 // config.pooling_num_attention_heads
-    query = pooler.q_proj(pooler.query_layernorm(tokens.mean(1, keepdim=True))).view(2, 1, heads, head_dim).transpose(1, 2)
+    query = (
+        pooler.q_proj(pooler.query_layernorm(tokens.mean(1, keepdim=True))).view(2, 1, heads, head_dim).transpose(1, 2)
+    )
     key = pooler.k_proj(pooler.key_layernorm(tokens)).view(2, 9, heads, head_dim).transpose(1, 2)
     value = pooler.v_proj(pooler.value_layernorm(tokens)).view(2, 9, heads, head_dim).transpose(1, 2)
     weights = ((query * head_dim**-0.5) @ key.transpose(-1, -2)).softmax(-1)
@@ -174,11 +202,23 @@ def test_text_features_use_only_the_layers_before_fusion_layer(video_text_model)
 
 def test_fusion_layers_cross_attend_with_vision_width_keys_and_values():
     torch.manual_seed(0)
-    vision = tiny_vision_config(hidden_size=40, num_attention_heads=4, pooling_num_attention_heads=4,
-                                use_image_position_embeddings=True).to_dict()
-    config = InternVideo2Config(vision_config=vision, projection_dim=16, text_config={
-        "vocab_size": 60, "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 64,
-        "max_position_embeddings": 48, "fusion_layer": 1, "encoder_hidden_size": 40})
+    vision = tiny_vision_config(
+        hidden_size=40, num_attention_heads=4, pooling_num_attention_heads=4, use_image_position_embeddings=True
+    ).to_dict()
+    config = InternVideo2Config(
+        vision_config=vision,
+        projection_dim=16,
+        text_config={
+            "vocab_size": 60,
+            "hidden_size": 32,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+            "max_position_embeddings": 48,
+            "fusion_layer": 1,
+            "encoder_hidden_size": 40,
+        },
+    )
     model = InternVideo2VideoTextModel(config).eval()
     layers = model.text_model.encoder.layer
     assert not hasattr(layers[0], "crossattention")
@@ -237,7 +277,8 @@ def test_all_pairs_matching_equals_aligned_pairs(video_text_model):
         for video in range(2):
             for text in range(3):
                 aligned = video_text_model.get_matching_logits(
-                    video_states[video:video + 1], text_states[text:text + 1], attention_mask[text:text + 1])
+                    video_states[video : video + 1], text_states[text : text + 1], attention_mask[text : text + 1]
+                )
                 assert torch.allclose(outputs.matching_logits[video, text], aligned[0], atol=1e-5)
     with pytest.raises(ValueError, match="row i"):
         video_text_model.get_matching_logits(video_states, text_states, attention_mask)
@@ -275,11 +316,19 @@ def test_missing_custom_parameters_get_their_initial_values(tmp_path):
     torch.manual_seed(0)
     InternVideo2VideoTextModel(tiny_video_text_config()).save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
-    removed = ["temperature", "vision_model.encoder.embeddings.position_embeddings",
-               "vision_model.encoder.embeddings.image_position_embeddings", "vision_model.encoder.embeddings.cls_token",
-               "vision_model.encoder.layers.0.lambda_1", "vision_model.pooler.q_proj.bias"]
-    save_file({key: value for key, value in weights.items() if key not in removed}, tmp_path / "model.safetensors",
-              metadata={"format": "pt"})
+    removed = [
+        "temperature",
+        "vision_model.encoder.embeddings.position_embeddings",
+        "vision_model.encoder.embeddings.image_position_embeddings",
+        "vision_model.encoder.embeddings.cls_token",
+        "vision_model.encoder.layers.0.lambda_1",
+        "vision_model.pooler.q_proj.bias",
+    ]
+    save_file(
+        {key: value for key, value in weights.items() if key not in removed},
+        tmp_path / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     model = InternVideo2VideoTextModel.from_pretrained(tmp_path)
     assert model.temperature.item() == pytest.approx(0.07)
     assert torch.equal(model.vision_model.encoder.layers[0].lambda_1, torch.full((32,), 1e-5))

@@ -7,15 +7,18 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from conftest import shared_path
 from internvideo2_testing import STAGE1, STAGE2
 from safetensors.torch import load_file, save_file
 
 
 def run_parity(*paths):
-    return subprocess.run([sys.executable, "-m", "videochat.parity", "--json", *map(str, paths)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "videochat.parity", "--json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _report(result) -> dict:
@@ -49,7 +52,9 @@ def test_parity_fails_when_a_reference_or_an_input_frame_is_perturbed(tmp_path):
         (target / name).chmod(0o644)
     expected = load_file(target / "expected.safetensors")
     expected["itm.logits"] = expected["itm.logits"] + 1e-4
-    expected["gelu_tanh.video_feat"] = expected["video_feat"].clone()  # the exact-GELU tensor cannot pass as the tanh one
+    expected["gelu_tanh.video_feat"] = expected[
+        "video_feat"
+    ].clone()  # the exact-GELU tensor cannot pass as the tanh one
     save_file(expected, target / "expected.safetensors")
     inputs = load_file(target / "inputs.safetensors")
     inputs["clip1.resized_rgb_uint8"][0, 0, 0, 0] ^= 1

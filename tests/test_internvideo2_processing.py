@@ -78,16 +78,32 @@ def test_cv2_linear_resize_is_within_one_level_of_float_bilinear():
     image = np.random.default_rng(1).integers(0, 256, size=(40, 64, 3), dtype=np.uint8)
     for height, width in ((224, 224), (17, 100), (80, 30)):
         ours = cv2_linear_resize(image, width, height).astype(np.int64)
-        reference = F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None].double(), size=(height, width),
-                                  mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+        reference = (
+            F.interpolate(
+                torch.from_numpy(image).permute(2, 0, 1)[None].double(),
+                size=(height, width),
+                mode="bilinear",
+                align_corners=False,
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
         assert np.abs(ours - reference).max() <= 1.0
 
 
 def test_torchvision_bicubic_resize_rounds_and_clamps_float_bicubic():
     frames = np.random.default_rng(2).integers(0, 256, size=(2, 30, 40, 3), dtype=np.uint8)
     ours = torchvision_bicubic_resize(frames, 56, 56)
-    reference = F.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=(56, 56), mode="bicubic",
-                              align_corners=False).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    reference = (
+        F.interpolate(
+            torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=(56, 56), mode="bicubic", align_corners=False
+        )
+        .clamp(0, 255)
+        .round()
+        .to(torch.uint8)
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
     assert ours.dtype == np.uint8 and np.array_equal(ours, reference)
 
 
@@ -149,8 +165,9 @@ def test_float64_and_float32_normalisation_are_the_two_originals():
 
 def test_classifier_protocol_8x3x4_views_and_their_merge(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", num_frames=40, width=96, height=64)
-    processor = InternVideo2ImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56},
-                                           num_temporal_clips=4, num_spatial_crops=3)
+    processor = InternVideo2ImageProcessor(
+        size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56}, num_temporal_clips=4, num_spatial_crops=3
+    )
     assert processor.num_views == 12
     pixel_values = processor(videos=[clip, clip])["pixel_values"]
     assert pixel_values.shape == (24, 8, 3, 56, 56)
@@ -170,8 +187,13 @@ def test_image_processor_save_and_reload_keep_the_protocol(tmp_path):
 
     import videochat  # noqa: F401
 
-    processor = InternVideo2ImageProcessor(num_frames=4, frame_sampling="stride", resize_mode="squash_bilinear",
-                                           size={"height": 56, "width": 56}, normalize_in_float64=True)
+    processor = InternVideo2ImageProcessor(
+        num_frames=4,
+        frame_sampling="stride",
+        resize_mode="squash_bilinear",
+        size={"height": 56, "width": 56},
+        normalize_in_float64=True,
+    )
     processor.save_pretrained(tmp_path)
     reloaded = AutoImageProcessor.from_pretrained(tmp_path)
     assert type(reloaded) is InternVideo2ImageProcessor
@@ -181,8 +203,15 @@ def test_image_processor_save_and_reload_keep_the_protocol(tmp_path):
     assert torch.equal(reloaded(videos=clip)["pixel_values"], processor(videos=clip)["pixel_values"])
 
 
-@pytest.mark.parametrize("settings", [{"resize_mode": "bilinear"}, {"frame_sampling": "random"},
-                                      {"num_spatial_crops": 2}, {"frame_sampling": "stride", "num_temporal_clips": 4}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"resize_mode": "bilinear"},
+        {"frame_sampling": "random"},
+        {"num_spatial_crops": 2},
+        {"frame_sampling": "stride", "num_temporal_clips": 4},
+    ],
+)
 def test_unknown_settings_are_rejected(settings):
     with pytest.raises(ValueError):
         InternVideo2ImageProcessor(**settings)
@@ -214,8 +243,13 @@ def test_pyav_decoding_equals_the_demo_cv2_frames_and_bad_files_are_clear_errors
 def text_processor():
     from videochat.convert.internvideo2 import build_text_tokenizer
 
-    image_processor = InternVideo2ImageProcessor(num_frames=4, frame_sampling="stride", resize_mode="squash_bilinear",
-                                                 size={"height": 56, "width": 56}, normalize_in_float64=True)
+    image_processor = InternVideo2ImageProcessor(
+        num_frames=4,
+        frame_sampling="stride",
+        resize_mode="squash_bilinear",
+        size={"height": 56, "width": 56},
+        normalize_in_float64=True,
+    )
     return InternVideo2Processor(image_processor, build_text_tokenizer(shared_path(*STAGE2, "tokenizer", "vocab.txt")))
 
 

@@ -26,21 +26,33 @@ def test_a_fresh_process_loads_the_folders_with_the_auto_classes_after_import(co
 import videochat, torch
 from transformers import AutoModel, AutoModelForVideoClassification, AutoProcessor, AutoImageProcessor
 from videochat import InternVideo2VideoTextModel
-print(type(AutoModelForVideoClassification.from_pretrained({str(converted['stage1'])!r})).__name__)
-print(type(AutoModel.from_pretrained({str(converted['stage1'])!r})).__name__)
-print(type(AutoImageProcessor.from_pretrained({str(converted['stage1'])!r})).__name__)
-print(type(AutoModel.from_pretrained({str(converted['stage2'])!r})).__name__)
-print(type(InternVideo2VideoTextModel.from_pretrained({str(converted['stage2'])!r})).__name__)
-print(type(AutoProcessor.from_pretrained({str(converted['stage2'])!r})).__name__)
+print(type(AutoModelForVideoClassification.from_pretrained({str(converted["stage1"])!r})).__name__)
+print(type(AutoModel.from_pretrained({str(converted["stage1"])!r})).__name__)
+print(type(AutoImageProcessor.from_pretrained({str(converted["stage1"])!r})).__name__)
+print(type(AutoModel.from_pretrained({str(converted["stage2"])!r})).__name__)
+print(type(InternVideo2VideoTextModel.from_pretrained({str(converted["stage2"])!r})).__name__)
+print(type(AutoProcessor.from_pretrained({str(converted["stage2"])!r})).__name__)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["InternVideo2ForVideoClassification", "InternVideo2Model",
-                                     "InternVideo2ImageProcessor", "InternVideo2VideoTextModel",
-                                     "InternVideo2VideoTextModel", "InternVideo2Processor"]
+    assert result.stdout.split() == [
+        "InternVideo2ForVideoClassification",
+        "InternVideo2Model",
+        "InternVideo2ImageProcessor",
+        "InternVideo2VideoTextModel",
+        "InternVideo2VideoTextModel",
+        "InternVideo2Processor",
+    ]
     without_import = subprocess.run(
-        [sys.executable, "-c", f"from transformers import AutoConfig; AutoConfig.from_pretrained({str(converted['stage2'])!r})"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            f"from transformers import AutoConfig; AutoConfig.from_pretrained({str(converted['stage2'])!r})",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert without_import.returncode != 0  # registration comes with `import videochat`, no trust_remote_code
 
 
@@ -85,19 +97,51 @@ def test_embed_command_writes_the_models_embeddings(converted, tmp_path, capsys)
         write_clip(videos / f"clip{index}.mp4", num_frames=12 + index, seed=index)
     (videos / "notes.txt").write_text("not a video")
     output = tmp_path / "embeddings.safetensors"
-    assert main(["embed", str(videos), str(shared_path(*STAGE2, "clip0.mp4")), "--model", str(converted["stage2"]),
-                 "--output", str(output), "--batch-size", "2", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                str(videos),
+                str(shared_path(*STAGE2, "clip0.mp4")),
+                "--model",
+                str(converted["stage2"]),
+                "--output",
+                str(output),
+                "--batch-size",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with safe_open(str(output), framework="pt") as handle:
         embeddings = handle.get_tensor("embeddings")
         paths = json.loads(handle.metadata()["paths"])
-    assert embeddings.shape == (4, 32) and [p.rsplit("/", 1)[-1] for p in paths] == ["clip0.mp4", "clip1.mp4",
-                                                                                       "clip2.mp4", "clip0.mp4"]
+    assert embeddings.shape == (4, 32) and [p.rsplit("/", 1)[-1] for p in paths] == [
+        "clip0.mp4",
+        "clip1.mp4",
+        "clip2.mp4",
+        "clip0.mp4",
+    ]
     assert torch.allclose(embeddings.norm(dim=-1), torch.ones(4), atol=1e-5)
     # the fixture clip's embedding is the original demo's get_vid_feat
     demo = load_file(shared_path(*STAGE2, "expected.safetensors"))["demo.clip0.video_feat"]
     assert (embeddings[3] - demo[0]).abs().max() < 1e-5
-    assert main(["embed", str(videos / "clip1.mp4"), "--model", str(converted["stage1"]), "--output",
-                 str(tmp_path / "e.npz"), "--no-normalize", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                str(videos / "clip1.mp4"),
+                "--model",
+                str(converted["stage1"]),
+                "--output",
+                str(tmp_path / "e.npz"),
+                "--no-normalize",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     stored = np.load(tmp_path / "e.npz")
     assert stored["embeddings"].shape == (1, 40) and stored["paths"].tolist()[0].endswith("clip1.mp4")
 
@@ -108,11 +152,38 @@ def test_embed_reports_an_undecodable_video_or_skips_it(converted, tmp_path, cap
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     good = write_clip(tmp_path / "good.mp4")
-    assert main(["embed", str(bad), str(good), "--model", str(converted["stage2"]), "--output",
-                 str(tmp_path / "e.npy"), "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "embed",
+                str(bad),
+                str(good),
+                "--model",
+                str(converted["stage2"]),
+                "--output",
+                str(tmp_path / "e.npy"),
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     assert "cannot embed" in capsys.readouterr().err and not (tmp_path / "e.npy").exists()
-    assert main(["embed", str(bad), str(good), "--model", str(converted["stage2"]), "--output",
-                 str(tmp_path / "e.npy"), "--no-progress", "--skip-errors"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                str(bad),
+                str(good),
+                "--model",
+                str(converted["stage2"]),
+                "--output",
+                str(tmp_path / "e.npy"),
+                "--no-progress",
+                "--skip-errors",
+            ]
+        )
+        == 0
+    )
     assert "skipped" in capsys.readouterr().err and np.load(tmp_path / "e.npy").shape == (1, 32)
 
 
@@ -128,4 +199,6 @@ def test_zero_shot_scores_from_the_converted_folder_match_the_demo(converted):
     expected = load_file(shared_path(*STAGE2, "expected.safetensors"))
     # batched texts vs the demo's one text per call: only summation order differs
     assert (probs - expected["demo.clip1.probs"]).abs().max() < 1e-5
-    assert F.normalize(model.get_text_features(**processor(text=texts, truncation=True)).pooler_output, dim=-1).shape == (3, 32)
+    assert F.normalize(
+        model.get_text_features(**processor(text=texts, truncation=True)).pooler_output, dim=-1
+    ).shape == (3, 32)

@@ -20,7 +20,9 @@ def video_prompt(num_clips: int = 1, prefix=(1, 7, 8), suffix=(9, 10, 11)) -> to
 
 
 def random_clips(num_clips: int = 1, frames: int = 4, size: int = 28) -> torch.Tensor:
-    return torch.randn(num_clips, frames, 3, size, size, generator=torch.Generator().manual_seed(num_clips * 7 + frames))
+    return torch.randn(
+        num_clips, frames, 3, size, size, generator=torch.Generator().manual_seed(num_clips * 7 + frames)
+    )
 
 
 # ----------------------------------------------------------------------------------------------- configuration
@@ -122,19 +124,37 @@ def test_labels_give_a_loss_and_gradients_reach_every_trainable_parameter():
     labels = input_ids.clone()
     labels[input_ids == 0] = -100
     ids = torch.tensor([[2, 5, 6, 3]])
-    loss = model(input_ids=input_ids, pixel_values_videos=random_clips(), labels=labels,
-                 qformer_input_ids=ids, qformer_attention_mask=torch.ones_like(ids)).loss
+    loss = model(
+        input_ids=input_ids,
+        pixel_values_videos=random_clips(),
+        labels=labels,
+        qformer_input_ids=ids,
+        qformer_attention_mask=torch.ones_like(ids),
+    ).loss
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    no_grad = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
+    no_grad = [
+        name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())
+    ]
     # the image position table serves one-frame inputs only, and the text FFN of the LAST Q-Former layer feeds
     # only the instruction rows, which the model discards (as in the original)
     last = "model.qformer.encoder.layer.1"
-    assert sorted(no_grad) == sorted([
-        "model.vision_model.embeddings.image_position_embeddings",
-        *(f"{last}.{name}" for name in ("intermediate.dense.weight", "intermediate.dense.bias", "output.dense.weight",
-                                        "output.dense.bias", "output.LayerNorm.weight", "output.LayerNorm.bias")),
-    ])
+    assert sorted(no_grad) == sorted(
+        [
+            "model.vision_model.embeddings.image_position_embeddings",
+            *(
+                f"{last}.{name}"
+                for name in (
+                    "intermediate.dense.weight",
+                    "intermediate.dense.bias",
+                    "output.dense.weight",
+                    "output.dense.bias",
+                    "output.LayerNorm.weight",
+                    "output.LayerNorm.bias",
+                )
+            ),
+        ]
+    )
 
 
 def test_gradient_checkpointing_gives_the_same_loss():
@@ -145,7 +165,11 @@ def test_gradient_checkpointing_gives_the_same_loss():
             module.p = 0.0
         if isinstance(getattr(module, "attention_dropout", None), float):
             module.attention_dropout = 0.0
-    inputs = {"input_ids": video_prompt(), "pixel_values_videos": random_clips(), "labels": video_prompt().masked_fill(video_prompt() == 0, -100)}
+    inputs = {
+        "input_ids": video_prompt(),
+        "pixel_values_videos": random_clips(),
+        "labels": video_prompt().masked_fill(video_prompt() == 0, -100),
+    }
     reference = model(**inputs).loss
     model.gradient_checkpointing_enable()
     checkpointed = model(**inputs).loss
@@ -191,7 +215,9 @@ def test_bad_image_rank_and_mixed_modalities_raise(tiny_model):
     with pytest.raises(ValueError, match="num_images, channels, height, width"):
         tiny_model(input_ids=video_prompt(), pixel_values=torch.randn(1, 1, 3, 28, 28))
     with pytest.raises(ValueError, match="distinct `image_token_id` and `video_token_id`"):
-        tiny_model(input_ids=video_prompt(), pixel_values=torch.randn(1, 3, 28, 28), pixel_values_videos=random_clips())
+        tiny_model(
+            input_ids=video_prompt(), pixel_values=torch.randn(1, 3, 28, 28), pixel_values_videos=random_clips()
+        )
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         tiny_model(pixel_values_videos=random_clips())
 
@@ -200,16 +226,22 @@ def test_bad_image_rank_and_mixed_modalities_raise(tiny_model):
 def test_vision_tower_runs_once_per_generate(tiny_model):
     calls = []
     tiny_model.model.vision_model.register_forward_hook(lambda *args: calls.append(1))
-    output = tiny_model.generate(input_ids=video_prompt(), pixel_values_videos=random_clips(), max_new_tokens=6,
-                                 do_sample=False, min_new_tokens=6)
+    output = tiny_model.generate(
+        input_ids=video_prompt(),
+        pixel_values_videos=random_clips(),
+        max_new_tokens=6,
+        do_sample=False,
+        min_new_tokens=6,
+    )
     assert output.shape[1] == video_prompt().shape[1] + 6
     assert len(calls) == 1
 
 
 def test_greedy_generate_equals_manual_argmax_loop(tiny_model):
     input_ids, clips = video_prompt(), random_clips()
-    generated = tiny_model.generate(input_ids=input_ids, pixel_values_videos=clips, max_new_tokens=5, do_sample=False,
-                                    min_new_tokens=5)[0, input_ids.shape[1]:]
+    generated = tiny_model.generate(
+        input_ids=input_ids, pixel_values_videos=clips, max_new_tokens=5, do_sample=False, min_new_tokens=5
+    )[0, input_ids.shape[1] :]
     sequence = input_ids
     eos = tiny_model.config.text_config.eos_token_id
     with torch.no_grad():
@@ -217,7 +249,7 @@ def test_greedy_generate_equals_manual_argmax_loop(tiny_model):
             logits = tiny_model(input_ids=sequence, pixel_values_videos=clips).logits[0, -1]
             logits[eos] = -float("inf")  # min_new_tokens
             sequence = torch.cat([sequence, logits.argmax().view(1, 1)], dim=1)
-    assert generated.tolist() == sequence[0, input_ids.shape[1]:].tolist()
+    assert generated.tolist() == sequence[0, input_ids.shape[1] :].tolist()
 
 
 def test_left_padded_batch_matches_single_prompts(tiny_model):
@@ -226,31 +258,51 @@ def test_left_padded_batch_matches_single_prompts(tiny_model):
     clips = random_clips(num_clips=2)
     singles = []
     for index, prompt in enumerate((short, long)):
-        out = tiny_model.generate(input_ids=prompt, pixel_values_videos=clips[index:index + 1], max_new_tokens=6,
-                                  do_sample=False, min_new_tokens=6)
-        singles.append(out[0, prompt.shape[1]:].tolist())
+        out = tiny_model.generate(
+            input_ids=prompt,
+            pixel_values_videos=clips[index : index + 1],
+            max_new_tokens=6,
+            do_sample=False,
+            min_new_tokens=6,
+        )
+        singles.append(out[0, prompt.shape[1] :].tolist())
     pad = 2
     width = long.shape[1]
     batch = torch.full((2, width), pad)
     mask = torch.zeros(2, width, dtype=torch.long)
-    batch[0, width - short.shape[1]:] = short[0]
-    mask[0, width - short.shape[1]:] = 1
+    batch[0, width - short.shape[1] :] = short[0]
+    mask[0, width - short.shape[1] :] = 1
     batch[1], mask[1] = long[0], 1
-    out = tiny_model.generate(input_ids=batch, attention_mask=mask, pixel_values_videos=clips, max_new_tokens=6,
-                              do_sample=False, min_new_tokens=6, pad_token_id=pad)
+    out = tiny_model.generate(
+        input_ids=batch,
+        attention_mask=mask,
+        pixel_values_videos=clips,
+        max_new_tokens=6,
+        do_sample=False,
+        min_new_tokens=6,
+        pad_token_id=pad,
+    )
     assert out[:, width:].tolist() == singles
 
 
 def test_beam_search_with_several_return_sequences(tiny_model):
-    out = tiny_model.generate(input_ids=video_prompt(), pixel_values_videos=random_clips(), max_new_tokens=3,
-                              num_beams=3, num_return_sequences=2, do_sample=False)
+    out = tiny_model.generate(
+        input_ids=video_prompt(),
+        pixel_values_videos=random_clips(),
+        max_new_tokens=3,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+    )
     assert out.shape[0] == 2
 
 
 def test_precomputed_video_features_reused_across_turns(tiny_model):
     input_ids, clips = video_prompt(), random_clips()
     features = tiny_model.model.get_video_features(clips)
-    a = tiny_model.generate(input_ids=input_ids, mm_encoder_outputs={"video": features}, max_new_tokens=4, do_sample=False)
+    a = tiny_model.generate(
+        input_ids=input_ids, mm_encoder_outputs={"video": features}, max_new_tokens=4, do_sample=False
+    )
     b = tiny_model.generate(input_ids=input_ids, pixel_values_videos=clips, max_new_tokens=4, do_sample=False)
     assert a.tolist() == b.tolist()
 
@@ -270,9 +322,14 @@ def test_missing_checkpoint_keys_are_initialised_finitely(tmp_path, tiny_model):
 
     tiny_model.save_pretrained(tmp_path)
     state = load_file(tmp_path / "model.safetensors")
-    custom = ["model.query_tokens", "model.extra_query_tokens", "model.vision_model.embeddings.cls_token",
-              "model.vision_model.embeddings.position_embeddings", "model.vision_model.embeddings.image_position_embeddings",
-              "model.vision_model.layers.0.lambda_1"]
+    custom = [
+        "model.query_tokens",
+        "model.extra_query_tokens",
+        "model.vision_model.embeddings.cls_token",
+        "model.vision_model.embeddings.position_embeddings",
+        "model.vision_model.embeddings.image_position_embeddings",
+        "model.vision_model.layers.0.lambda_1",
+    ]
     for key in custom:
         del state[key]
     save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})

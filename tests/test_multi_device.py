@@ -12,8 +12,8 @@ BLOCK_CLASSES = ("InternVLVisionLayer", "Blip2QFormerLayer", "MistralDecoderLaye
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from videochat.convert.converter import convert
     from videochat.cli.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
 
     root = tmp_path_factory.mktemp("multi_device")
     original = write_original_checkpoint(root / "original", seed=1)
@@ -28,9 +28,9 @@ def block_paths(model) -> set[str]:
 
 
 def test_no_split_modules_cover_every_block_type():
-    from videochat import VideoChatForConditionalGeneration
-
     from conftest import tiny_config
+
+    from videochat import VideoChatForConditionalGeneration
 
     model = VideoChatForConditionalGeneration(tiny_config())
     no_split = set(model._no_split_modules)  # own blocks plus those the LLM registers
@@ -38,22 +38,36 @@ def test_no_split_modules_cover_every_block_type():
 
 
 def test_offloaded_device_map_gives_the_same_logits_and_keeps_blocks_whole(tiny_checkpoint):
-    import videochat  # noqa: F401
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import videochat  # noqa: F401
 
     root, folder, video = tiny_checkpoint
     processor = AutoProcessor.from_pretrained(folder)
-    conversation = [{"role": "user", "content": [{"type": "video", "path": str(video)},
-                                                 {"type": "text", "text": "describe the video."}]}]
-    inputs = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                           return_tensors="pt", processor_kwargs={"num_frames": 2})
+    conversation = [
+        {
+            "role": "user",
+            "content": [{"type": "video", "path": str(video)}, {"type": "text", "text": "describe the video."}],
+        }
+    ]
+    inputs = processor.apply_chat_template(
+        conversation,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        processor_kwargs={"num_frames": 2},
+    )
     reference_model = AutoModelForImageTextToText.from_pretrained(folder).eval()
     with torch.no_grad():
         reference = reference_model(**inputs).logits
     total = sum(p.numel() * p.element_size() for p in reference_model.parameters())
 
     offloaded = AutoModelForImageTextToText.from_pretrained(
-        folder, device_map="auto", max_memory={"cpu": int(total * 0.4)}, offload_folder=str(root / "offload"),
+        folder,
+        device_map="auto",
+        max_memory={"cpu": int(total * 0.4)},
+        offload_folder=str(root / "offload"),
     ).eval()
     device_map = offloaded.hf_device_map
     placements = set(device_map.values())

@@ -10,9 +10,9 @@ import torch
 from conftest import shared_path
 from safetensors.torch import load_file, save_file
 
-from videochat.convert.keymap import convert_shapes
-from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
 from videochat import VideoChatForConditionalGeneration
+from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
+from videochat.convert.keymap import convert_shapes
 from videochat.convert.presets import build_config
 
 
@@ -20,8 +20,12 @@ FIXTURES = ["tiny_hd", "tiny_nonhd"]
 
 
 def run_parity(*paths):
-    return subprocess.run([sys.executable, "-m", "videochat.parity", "--json", *map(str, paths)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "videochat.parity", "--json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.heavy
@@ -38,8 +42,14 @@ def test_parity_passes_on_fixture(name):
         assert f"{case}.logits" in tensors and f"{case}.generated_ids" in tensors
     assert tensors["default.vision_encoder_out"] <= 1e-5 and tensors["default.vision_layernorm_out"] <= 1e-5
     # preprocessing from the raw frames and recorded prompts (0.0 = equal)
-    for key in ("preprocessing.frame_indices", "preprocessing.pixel_values", "default.preprocessing.prompt",
-                "default.preprocessing.input_ids", "instr.preprocessing.prompt", "instr.preprocessing.input_ids"):
+    for key in (
+        "preprocessing.frame_indices",
+        "preprocessing.pixel_values",
+        "default.preprocessing.prompt",
+        "default.preprocessing.input_ids",
+        "instr.preprocessing.prompt",
+        "instr.preprocessing.input_ids",
+    ):
         assert tensors[key] == 0.0, key
     if name == "tiny_hd":
         assert tensors["instr.preprocessing.qformer_input_ids"] == 0.0
@@ -81,7 +91,10 @@ def test_full_size_key_map_matches_the_preset_exactly():
     assert [k for k in ours if ours[k] != tuple(converted[k])] == []  # shape mismatches
     # same parameter count as the original minus what conversion removes by name: LoRA factors (folded), the
     # unused project_down, the position_ids buffer (the manifest's per-module totals count state-dict entries)
-    removed = sum(torch.Size(shape).numel() for key, shape in source_shapes.items()
-                  if ".lora_" in key or key.startswith("project_down") or key.endswith("position_ids"))
+    removed = sum(
+        torch.Size(shape).numel()
+        for key, shape in source_shapes.items()
+        if ".lora_" in key or key.startswith("project_down") or key.endswith("position_ids")
+    )
     assert removed == 42532864 + 3146496 + 512
     assert sum(p.numel() for p in model.parameters()) == sum(manifest["param_count_by_top_module"].values()) - removed

@@ -18,6 +18,7 @@ from videochat.parity.common import build_fixture_processor
 from videochat.processing_videochat import VideoChatProcessor, get_num_visual_tokens
 from videochat.video_utils_videochat import format_time_message, get_segment_indices
 
+
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FIXTURES = SHARED / "fixtures"
 
@@ -168,7 +169,9 @@ def test_internvideo2_fixture(folder, case):
 
     if f"{case}.qformer_input_ids" in inputs:  # HD with an instruction: [instruction] * clips
         assert out["video_qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist()
-        assert out["video_qformer_attention_mask"].tolist() == inputs[f"{case}.qformer_attention_mask"][:, 96:].tolist()
+        assert (
+            out["video_qformer_attention_mask"].tolist() == inputs[f"{case}.qformer_attention_mask"][:, 96:].tolist()
+        )
     else:  # non-HD never sends text; HD without instruction neither
         assert "video_qformer_input_ids" not in out and "video_qformer_attention_mask" not in out
 
@@ -606,9 +609,7 @@ def test_raw_frames_through_processor_and_model_reproduce_recorded_logits(family
     import importlib
 
     path = fixture_dir(family, folder)
-    adapter = (
-        "videochat.parity.internvideo2_chat" if family == "internvideo2_chat" else "videochat.parity.videochat2"
-    )
+    adapter = "videochat.parity.internvideo2_chat" if family == "internvideo2_chat" else "videochat.parity.videochat2"
     model = importlib.import_module(adapter).load_fixture(path).model.eval()
     processor = build_fixture_processor(path, preset)
     # a converted folder's config carries its tokenizer's placeholder ids; the fixture model is built without one

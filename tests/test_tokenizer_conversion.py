@@ -22,15 +22,14 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 from transformers import AutoTokenizer
 
-from videochat.convert.tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
 import videochat  # noqa: F401  (registers VideoChatTokenizer with AutoTokenizer)
+from videochat.convert.tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
 from videochat.tokenization_videochat import VideoChatTokenizer
 
 
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FIXTURE = SHARED / "fixtures" / "tokenizers"
 SPIECE_UNDERLINE = "▁"
-
 
 
 def _fixture(name: str) -> Path:
@@ -130,7 +129,10 @@ class SlowLlamaReference:
         return tokens
 
     def __call__(self, text, add_special_tokens=True):
-        ids = [self.added[token][0] if token in self.added else self.sp.piece_to_id(token) for token in self.tokenize(text)]
+        ids = [
+            self.added[token][0] if token in self.added else self.sp.piece_to_id(token)
+            for token in self.tokenize(text)
+        ]
         if add_special_tokens:
             ids = [self.sp.bos_id()] * self.add_bos + ids + [self.sp.eos_id()] * self.add_eos
         return ids
@@ -236,9 +238,38 @@ def test_reference_reproduces_recorded_ids(key):
 
 
 FRAGMENTS = [
-    "Describe", "the", "video", "What", "is", "happening", "?", ".", ",", "(A)", "Best option:(", "<Video>",
-    "</Video>", "Café", "naïve", "视频", "비디오", "🎬🔥", "0.5", "2024", "x**2", "#", "don't", "a▁b", "▁", "\n",
-    "\n\n", "\t", "  ", " ", " ", " ",
+    "Describe",
+    "the",
+    "video",
+    "What",
+    "is",
+    "happening",
+    "?",
+    ".",
+    ",",
+    "(A)",
+    "Best option:(",
+    "<Video>",
+    "</Video>",
+    "Café",
+    "naïve",
+    "视频",
+    "비디오",
+    "🎬🔥",
+    "0.5",
+    "2024",
+    "x**2",
+    "#",
+    "don't",
+    "a▁b",
+    "▁",
+    "\n",
+    "\n\n",
+    "\t",
+    "  ",
+    " ",
+    " ",
+    " ",
 ]
 
 
@@ -329,7 +360,13 @@ def test_small_llama_like_model_matches_reference(small_model, tmp_path):
     assert settings["legacy"] is True and settings["pad_token"] == "</s>"
     reference = _reference_from_config(small_model, {**settings, "added_tokens_decoder": {}})
     specials = ["<s>", "</s>", "<unk>"]
-    texts = random_texts(specials, 300, seed=7) + ["", " ", "He is dancing.</s>Next", "</s> ###Human", "<s> hello </s>"]
+    texts = random_texts(specials, 300, seed=7) + [
+        "",
+        " ",
+        "He is dancing.</s>Next",
+        "</s> ###Human",
+        "<s> hello </s>",
+    ]
     for folder in (converted, _resave(converted, tmp_path / "resaved")):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         assert tokenizer.pad_token == "</s>"
@@ -342,8 +379,14 @@ def _phi3_like_config(vocab_size: int) -> dict:
     # Phi-3's hub layout: chat tokens right after the sentencepiece vocabulary, all but <|endoftext|> with rstrip.
     names = ["<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|system|>", "<|end|>", "<|user|>"]
     added = {
-        str(index): {"content": content, "lstrip": False, "normalized": False, "rstrip": content != "<|endoftext|>",
-                     "single_word": False, "special": True}
+        str(index): {
+            "content": content,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": content != "<|endoftext|>",
+            "single_word": False,
+            "special": True,
+        }
         for index, content in enumerate(["<unk>", "<s>", "</s>"])
     }
     for offset, content in enumerate(names):
@@ -351,8 +394,14 @@ def _phi3_like_config(vocab_size: int) -> dict:
     for index in ("0", "1", "2"):
         added[index]["rstrip"] = False
     return {
-        "add_bos_token": True, "add_eos_token": False, "added_tokens_decoder": added, "bos_token": "<s>",
-        "eos_token": "<|endoftext|>", "legacy": False, "pad_token": "<|endoftext|>", "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "added_tokens_decoder": added,
+        "bos_token": "<s>",
+        "eos_token": "<|endoftext|>",
+        "legacy": False,
+        "pad_token": "<|endoftext|>",
+        "unk_token": "<unk>",
         "tokenizer_class": "LlamaTokenizer",
     }
 

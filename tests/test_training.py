@@ -9,22 +9,25 @@ import torch
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny converted InternVideo2-Chat-8B-HD folder (random weights) and three H.264 clips of different shapes."""
-    from videochat.convert.converter import convert
     from videochat.cli.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
 
     root = tmp_path_factory.mktemp("training")
     original = write_original_checkpoint(root / "original", seed=0)
     convert(original, root / "converted", preset="internvideo2-chat-8b-hd", progress=False)
-    videos = {name: write_demo_video(root / f"{name}.mp4", num_frames=12, width=w, height=h)
-              for name, (w, h) in {"wide": (320, 96), "square": (128, 128)}.items()}
+    videos = {
+        name: write_demo_video(root / f"{name}.mp4", num_frames=12, width=w, height=h)
+        for name, (w, h) in {"wide": (320, 96), "square": (128, 128)}.items()
+    }
     yield root / "converted", videos
     shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def model_and_processor(tiny_checkpoint):
-    import videochat  # noqa: F401
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import videochat  # noqa: F401
 
     folder, _ = tiny_checkpoint
     return AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
@@ -33,7 +36,10 @@ def model_and_processor(tiny_checkpoint):
 def conversation(video, answers=("a red square moves", "the camera stays still"), system=None):
     messages = [{"role": "system", "content": system}] if system else []
     messages += [
-        {"role": "user", "content": [{"type": "video", "video": str(video)}, {"type": "text", "text": "describe the video."}]},
+        {
+            "role": "user",
+            "content": [{"type": "video", "video": str(video)}, {"type": "text", "text": "describe the video."}],
+        },
         {"role": "assistant", "content": [{"type": "text", "text": answers[0]}]},
     ]
     if len(answers) > 1:
@@ -57,8 +63,11 @@ def test_labels_cover_only_the_answers_and_their_end_of_turn(model_and_processor
 
     _, processor = model_and_processor
     _, videos = tiny_checkpoint
-    example = build_training_example(processor, conversation(videos["wide"], system="You are a helpful video assistant."),
-                                     processor_kwargs={"num_frames": 4})
+    example = build_training_example(
+        processor,
+        conversation(videos["wide"], system="You are a helpful video assistant."),
+        processor_kwargs={"num_frames": 4},
+    )
     # InternVideo2-Chat closes an assistant turn with </s>: supervised = both answers, each with its </s>.
     assert supervised_text(processor, example) == "aredsquaremoves</s>thecamerastaysstill</s>"
     supervised = example["labels"] != -100
@@ -82,8 +91,9 @@ def test_labels_follow_each_template_family(model_and_processor, tiny_checkpoint
 
     _, processor = model_and_processor
     _, videos = tiny_checkpoint
-    example = build_training_example(preset_processor(processor, preset), conversation(videos["wide"]),
-                                     processor_kwargs={"num_frames": 4})
+    example = build_training_example(
+        preset_processor(processor, preset), conversation(videos["wide"]), processor_kwargs={"num_frames": 4}
+    )
     text = supervised_text(processor, example)
     if preset == "videochat2-vicuna-7b":
         # the role header "Assistant:" is never supervised
@@ -116,7 +126,10 @@ def test_collator_batches_different_tile_grids_and_lengths(model_and_processor, 
         batch = VideoChatDataCollator(hd, padding_side=side)([wide, square])
         lengths = [len(wide["input_ids"]), len(square["input_ids"])]
         assert batch["input_ids"].shape == (2, max(lengths))
-        assert batch["pixel_values_videos"].shape[0] == wide["pixel_values_videos"].shape[0] + square["pixel_values_videos"].shape[0]
+        assert (
+            batch["pixel_values_videos"].shape[0]
+            == wide["pixel_values_videos"].shape[0] + square["pixel_values_videos"].shape[0]
+        )
         assert batch["video_qformer_input_ids"].shape[0] == batch["pixel_values_videos"].shape[0]
         assert batch["video_grid_thw"][:, 0].sum() == batch["pixel_values_videos"].shape[0]
         short = 1
@@ -152,8 +165,12 @@ def _lora_model(folder):
 
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_pretrained(folder)
-    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                        target_modules=r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)")
+    config = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)",
+    )
     return get_peft_model(model, config)
 
 
@@ -168,7 +185,10 @@ def test_lora_steps_with_trainer_reduce_the_loss(tiny_checkpoint, model_and_proc
     trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)
     collator = VideoChatDataCollator(processor, processor_kwargs={"num_frames": 2})
-    raw = [{"messages": conversation(videos["wide"])}, {"messages": conversation(videos["square"], answers=("a square",))}]
+    raw = [
+        {"messages": conversation(videos["wide"])},
+        {"messages": conversation(videos["square"], answers=("a square",))},
+    ]
     dataset = [collator._as_example(feature) for feature in raw]  # decode the videos once
     batch = collator(raw)  # raw conversations collate to the same batch
     torch.testing.assert_close(collator(dataset), batch)
@@ -179,9 +199,19 @@ def test_lora_steps_with_trainer_reduce_the_loss(tiny_checkpoint, model_and_proc
             return model(**batch).loss.item()
 
     before = loss_now()
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=6, per_device_train_batch_size=2,
-                             learning_rate=5e-3, logging_steps=1, save_strategy="no", report_to=[],
-                             remove_unused_columns=False, use_cpu=True, seed=0, lr_scheduler_type="constant")
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=6,
+        per_device_train_batch_size=2,
+        learning_rate=5e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        remove_unused_columns=False,
+        use_cpu=True,
+        seed=0,
+        lr_scheduler_type="constant",
+    )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     result = trainer.train()
     after = loss_now()
@@ -196,7 +226,9 @@ def test_gradient_checkpointing_gives_the_same_loss_and_lora_gradients(tiny_chec
 
     folder, videos = tiny_checkpoint
     _, processor = model_and_processor
-    batch = VideoChatDataCollator(processor, processor_kwargs={"num_frames": 2})([{"messages": conversation(videos["wide"])}])
+    batch = VideoChatDataCollator(processor, processor_kwargs={"num_frames": 2})(
+        [{"messages": conversation(videos["wide"])}]
+    )
     results = []
     for checkpointing in (False, True):
         model = _lora_model(folder)
@@ -206,7 +238,9 @@ def test_gradient_checkpointing_gives_the_same_loss_and_lora_gradients(tiny_chec
             assert model.base_model.model.model.language_model.gradient_checkpointing
         loss = model(**batch).loss
         loss.backward()
-        grads = {name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None}
+        grads = {
+            name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None
+        }
         results.append((loss.detach(), grads))
     (loss_plain, grads_plain), (loss_ckpt, grads_ckpt) = results
     torch.testing.assert_close(loss_ckpt, loss_plain)

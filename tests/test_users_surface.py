@@ -18,8 +18,8 @@ QUESTION = "describe the video."
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny converted InternVideo2-Chat-8B-HD folder (random weights) and two different H.264 clips."""
-    from videochat.convert.converter import convert
     from videochat.cli.demo import write_demo_video, write_original_checkpoint
+    from videochat.convert.converter import convert
 
     root = tmp_path_factory.mktemp("users")
     original = write_original_checkpoint(root / "original", seed=0)
@@ -31,15 +31,17 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_and_processor(tiny_checkpoint):
-    import videochat  # noqa: F401
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import videochat  # noqa: F401
 
     folder = tiny_checkpoint[0]
     return AutoModelForImageTextToText.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
 
 
 def squeeze(text: str) -> str:
-    """Text without whitespace: the pipeline decodes prompt + answer and cuts the prompt, the tiny tokenizer's Metaspace
+    """Text without whitespace: the pipeline decodes prompt + answer and cuts the prompt, the tiny tokenizer's
+    Metaspace
     decoder then places spaces differently than decoding the new tokens alone."""
     return "".join(text.split())
 
@@ -59,16 +61,22 @@ def test_pipeline_answers_about_a_video(model_and_processor, tiny_checkpoint):
     assert answer["role"] == "assistant" and isinstance(answer["content"], str) and answer["content"]
 
     # the same answer as the plain processor + generate path
-    inputs = processor.apply_chat_template(video_message(video), add_generation_prompt=True, tokenize=True,
-                                           return_dict=True, return_tensors="pt")
+    inputs = processor.apply_chat_template(
+        video_message(video), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
     output = model.generate(**inputs, max_new_tokens=6, do_sample=False)
-    expected = processor.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert squeeze(answer["content"]) == squeeze(expected)
 
     # a raw prompt with `videos=` works too
     prompt = processor.apply_chat_template(video_message(video), add_generation_prompt=True, tokenize=False)
-    raw = pipe(text=prompt, videos=[str(video)], max_new_tokens=6, generate_kwargs={"do_sample": False},
-               return_full_text=False)
+    raw = pipe(
+        text=prompt,
+        videos=[str(video)],
+        max_new_tokens=6,
+        generate_kwargs={"do_sample": False},
+        return_full_text=False,
+    )
     assert squeeze(raw[0]["generated_text"]) == squeeze(expected)
 
 
@@ -77,8 +85,9 @@ def test_text_iterator_streamer_yields_the_generated_text(model_and_processor, t
 
     model, processor = model_and_processor
     _, video, _ = tiny_checkpoint
-    inputs = processor.apply_chat_template(video_message(video), add_generation_prompt=True, tokenize=True,
-                                           return_dict=True, return_tensors="pt")
+    inputs = processor.apply_chat_template(
+        video_message(video), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=60)
     outputs = {}
 
@@ -90,7 +99,7 @@ def test_text_iterator_streamer_yields_the_generated_text(model_and_processor, t
     pieces = list(streamer)
     thread.join()
     assert len(pieces) >= 2  # streamed in several pieces, not at the end
-    expected = processor.decode(outputs["ids"][0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = processor.decode(outputs["ids"][0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert squeeze("".join(pieces)) == squeeze(expected)
 
 
@@ -98,8 +107,10 @@ def test_evaluation_harness_batch_equals_single_prompts(model_and_processor, tin
     """lmms-eval style: `{"type": "video", "video": path}` blocks, batch of 2, left padding, greedy."""
     model, processor = model_and_processor
     _, first, second = tiny_checkpoint
-    conversations = [video_message(first, QUESTION, key="video"),
-                     video_message(second, "what is happening in the video? describe it in detail.", key="video")]
+    conversations = [
+        video_message(first, QUESTION, key="video"),
+        video_message(second, "what is happening in the video? describe it in detail.", key="video"),
+    ]
     kwargs = {"add_generation_prompt": True, "tokenize": True, "return_dict": True, "return_tensors": "pt"}
     batch = processor.apply_chat_template(conversations, processor_kwargs={"padding": True}, **kwargs)
     assert batch["input_ids"].shape[0] == 2
@@ -108,18 +119,28 @@ def test_evaluation_harness_batch_equals_single_prompts(model_and_processor, tin
     short = int(lengths.argmin())
     assert batch["attention_mask"][short, 0] == 0  # ... on the left
     batched = model.generate(**batch, max_new_tokens=8, do_sample=False)
-    new_batched = batched[:, batch["input_ids"].shape[1]:]
+    new_batched = batched[:, batch["input_ids"].shape[1] :]
     for row, conversation in enumerate(conversations):
         single = processor.apply_chat_template(conversation, **kwargs)
         output = model.generate(**single, max_new_tokens=8, do_sample=False)
-        assert torch.equal(new_batched[row], output[0, single["input_ids"].shape[1]:])
+        assert torch.equal(new_batched[row], output[0, single["input_ids"].shape[1] :])
 
 
 def run_cli(*args, timeout=180):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "videochat", *args], capture_output=True, text=True, timeout=timeout,
-                            env=env, cwd=REPO, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "videochat", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
     return result, time.perf_counter() - start
 
 
@@ -128,10 +149,11 @@ def test_chat_command_prints_an_answer(model_and_processor, tiny_checkpoint):
     folder, video, _ = tiny_checkpoint
     result, _ = run_cli("chat", str(video), QUESTION, "--model", str(folder), "--greedy", "--max-new-tokens", "6")
     assert result.returncode == 0, result.stderr
-    inputs = processor.apply_chat_template(video_message(video), add_generation_prompt=True, tokenize=True,
-                                           return_dict=True, return_tensors="pt")
+    inputs = processor.apply_chat_template(
+        video_message(video), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
     output = model.generate(**inputs, max_new_tokens=6, do_sample=False)
-    expected = processor.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert squeeze(expected) and squeeze(expected) in squeeze(result.stdout)
 
 

@@ -51,7 +51,9 @@ def original_mvbench_index(num_frames, num_segments, fps, bound=None):
 @pytest.mark.parametrize("num_segments", [1, 2, 3, 4, 7, 8, 16, 32, 64])
 def test_segment_indices_match_original_rule(num_segments):
     for total in list(range(1, 80)) + [100, 241, 299, 1000, 1801, 9999]:
-        np.testing.assert_array_equal(get_segment_indices(total, num_segments), original_get_index(total, num_segments))
+        np.testing.assert_array_equal(
+            get_segment_indices(total, num_segments), original_get_index(total, num_segments)
+        )
         indices = get_segment_indices(total, num_segments)
         assert indices.min() >= 0 and indices.max() < total
 

@@ -27,7 +27,13 @@ from videochat.parity.videochat2 import hd_clips
 SHARED = Path(os.environ.get("VIDEOCHAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 FIXTURES = SHARED / "fixtures" / "videochat2"
 KEYS = SHARED / "specs" / "keys"
-FIXTURE_NAMES = ["videochat2_it_vicuna", "videochat2_it_mistral", "videochat2_it_hd_mistral", "videochat2_it_phi", "videochat_v1"]
+FIXTURE_NAMES = [
+    "videochat2_it_vicuna",
+    "videochat2_it_mistral",
+    "videochat2_it_hd_mistral",
+    "videochat2_it_phi",
+    "videochat_v1",
+]
 # manifest -> (variant, preset, LoRA-adapted modules per the spec: (layers x modules) + lm_head)
 MANIFESTS = {
     "videochat2_it_vicuna": ("vicuna", "videochat2-vicuna-7b", 32 * 2),
@@ -39,8 +45,13 @@ MANIFESTS = {
 }
 
 
-VARIANT_PRESETS = {"vicuna": "videochat2-vicuna-7b", "mistral": "videochat2-mistral-7b",
-                   "hd_mistral": "videochat2-hd-mistral-7b", "phi": "videochat2-phi3-mini", "v1": "videochat-7b"}
+VARIANT_PRESETS = {
+    "vicuna": "videochat2-vicuna-7b",
+    "mistral": "videochat2-mistral-7b",
+    "hd_mistral": "videochat2-hd-mistral-7b",
+    "phi": "videochat2-phi3-mini",
+    "v1": "videochat-7b",
+}
 
 
 def combined_sources(variant: str, stage, llm, eva=None, blip2=None):
@@ -67,13 +78,21 @@ def fixture_dir(name: str) -> Path:
 @pytest.fixture(scope="module")
 def vicuna():
     folder = fixture_dir("videochat2_it_vicuna")
-    return build_converted_model(folder), load_file(folder / "inputs.safetensors"), load_file(folder / "expected.safetensors")
+    return (
+        build_converted_model(folder),
+        load_file(folder / "inputs.safetensors"),
+        load_file(folder / "expected.safetensors"),
+    )
 
 
 @pytest.fixture(scope="module")
 def hd_mistral():
     folder = fixture_dir("videochat2_it_hd_mistral")
-    return build_converted_model(folder), load_file(folder / "inputs.safetensors"), load_file(folder / "expected.safetensors")
+    return (
+        build_converted_model(folder),
+        load_file(folder / "inputs.safetensors"),
+        load_file(folder / "expected.safetensors"),
+    )
 
 
 # ------------------------------------------------------------------------------------------------- fixture parity
@@ -86,11 +105,18 @@ def test_parity_passes_on_fixture(name):
     assert report["ok"], report["failures"]
     assert report["greedy_equal"]
     compared = report["tensors"]
-    assert any(key.endswith(".logits") for key in compared) and any(key.endswith(".vision_encoder_out") for key in compared)
+    assert any(key.endswith(".logits") for key in compared) and any(
+        key.endswith(".vision_encoder_out") for key in compared
+    )
     assert all(value <= 1e-5 for key, value in compared.items() if not key.endswith(".logits")), compared
     # the checker also re-derives the preprocessing from the raw frames and recorded prompts
-    for key in ("preprocessing.frame_indices", "preprocessing.pixel_values", "preprocessing.image_pixel_values",
-                "chat.preprocessing.input_ids", "image.preprocessing.input_ids"):
+    for key in (
+        "preprocessing.frame_indices",
+        "preprocessing.pixel_values",
+        "preprocessing.image_pixel_values",
+        "chat.preprocessing.input_ids",
+        "image.preprocessing.input_ids",
+    ):
         assert compared[key] == 0.0, key
 
 
@@ -166,23 +192,57 @@ def test_v1_conversion_needs_eva_and_blip2_files(tmp_path):
 
 
 def test_real_ask_anything_config_gives_the_preset_sizes():
-    umt = {"name": "vit_l14", "img_size": 224, "patch_size": 16, "d_model": 1024, "encoder_embed_dim": 1024,
-           "encoder_depth": 24, "encoder_num_heads": 16, "drop_path_rate": 0.0, "num_frames": 8, "tubelet_size": 1,
-           "return_index": -2, "vit_add_ln": True, "ckpt_num_frame": 4}
-    mistral_hd = {"model": {"model_cls": "VideoChat2_it_hd_mistral", "mistral_model_path": "x", "vision_encoder": umt,
-                            "num_query_token": 32, "extra_num_query_token": 64, "qformer_text_input": True,
-                            "dynamic_config": {"local_size": 224, "hd_num": 6, "padding": False, "add_global": True}},
-                  "device": "cuda"}
+    umt = {
+        "name": "vit_l14",
+        "img_size": 224,
+        "patch_size": 16,
+        "d_model": 1024,
+        "encoder_embed_dim": 1024,
+        "encoder_depth": 24,
+        "encoder_num_heads": 16,
+        "drop_path_rate": 0.0,
+        "num_frames": 8,
+        "tubelet_size": 1,
+        "return_index": -2,
+        "vit_add_ln": True,
+        "ckpt_num_frame": 4,
+    }
+    mistral_hd = {
+        "model": {
+            "model_cls": "VideoChat2_it_hd_mistral",
+            "mistral_model_path": "x",
+            "vision_encoder": umt,
+            "num_query_token": 32,
+            "extra_num_query_token": 64,
+            "qformer_text_input": True,
+            "dynamic_config": {"local_size": 224, "hd_num": 6, "padding": False, "add_global": True},
+        },
+        "device": "cuda",
+    }
     preset = detect_preset(Path("x.pth"), mistral_hd, ())
     config = videochat2_config(mistral_hd, preset)
     assert preset.name == "videochat2-hd-mistral-7b" and config.preset == "videochat2-hd-mistral-7b"
     assert config.vision_config.num_hidden_layers == 23 and config.vision_config.hidden_size == 1024
     assert config.vision_config.num_frames == 4  # the UMT table is always built for 4 frames
     assert config.num_visual_queries == 96 and config.qformer_config.encoder_hidden_size == 1024
-    v1 = {"model": {"vit_model": "eva_clip_g", "img_size": 224, "num_query_token": 32, "gmhra_layers": 8,
-                    "extra_num_query_token": 64, "no_lmhra": True}}
-    llm_config = {"model_type": "llama", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
-                  "num_attention_heads": 40, "vocab_size": 32001}
+    v1 = {
+        "model": {
+            "vit_model": "eva_clip_g",
+            "img_size": 224,
+            "num_query_token": 32,
+            "gmhra_layers": 8,
+            "extra_num_query_token": 64,
+            "no_lmhra": True,
+        }
+    }
+    llm_config = {
+        "model_type": "llama",
+        "hidden_size": 5120,
+        "intermediate_size": 13824,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "vocab_size": 32001,
+    }
     config = videochat2_config(v1, detect_preset(Path("x.pth"), v1, (), llm_config), llm_config)
     assert config.preset == "videochat-13b" and not config.qformer_takes_text
     assert config.vision_config.num_gmhra_layers == 8 and config.text_config.hidden_size == 5120
@@ -197,7 +257,9 @@ def test_v1_files_convert_and_ln_vision_comes_from_the_videochat_file():
     assert not torch.equal(videochat_ln, blip2_ln)
     assert torch.equal(model.model.vision_model.post_layernorm.weight.detach(), videochat_ln)
     eva_patch = torch.load(folder / "eva_vit_g.pth", weights_only=True)["patch_embed.proj.weight"]
-    assert torch.equal(model.model.vision_model.embeddings.patch_embeddings.projection.weight.detach(), eva_patch.unsqueeze(2))
+    assert torch.equal(
+        model.model.vision_model.embeddings.patch_embeddings.projection.weight.detach(), eva_patch.unsqueeze(2)
+    )
     assert "blip2.ln_vision.weight" in plan.dropped
 
 
@@ -213,8 +275,10 @@ def test_lora_is_folded_with_alpha_over_r():
     expected = llm["model.layers.1.mlp.down_proj.weight"] + scaling * stage[lora.format("B")] @ stage[lora.format("A")]
     torch.testing.assert_close(converted["model.language_model.layers.1.mlp.down_proj.weight"], expected)
     # Phi-3's fused projections carry no LoRA and are copied unchanged
-    torch.testing.assert_close(converted["model.language_model.layers.1.self_attn.qkv_proj.weight"],
-                               llm["model.layers.1.self_attn.qkv_proj.weight"])
+    torch.testing.assert_close(
+        converted["model.language_model.layers.1.self_attn.qkv_proj.weight"],
+        llm["model.layers.1.self_attn.qkv_proj.weight"],
+    )
     assert any("inv_freq" in key or "position_ids" in key for key in plan.dropped)
 
 
@@ -223,14 +287,17 @@ def test_lora_is_folded_with_alpha_over_r():
 
 def reference_umt_table(num_frames: int, num_patches: int, dim: int) -> torch.Tensor:
     """Spec 1.3 written independently: numpy float64 sinusoid over 4 frames, [1,4,14,14,d] -> [196,d,4] -> linear."""
+
     def sinusoid(num_positions):
-        table = np.array([[pos / np.power(10000, 2 * (j // 2) / dim) for j in range(dim)] for pos in range(num_positions)])
+        table = np.array(
+            [[pos / np.power(10000, 2 * (j // 2) / dim) for j in range(dim)] for pos in range(num_positions)]
+        )
         table[:, 0::2], table[:, 1::2] = np.sin(table[:, 0::2]), np.cos(table[:, 1::2])
         return torch.tensor(table, dtype=torch.float32).unsqueeze(0)
 
     if num_frames == 1:
         return sinusoid(num_patches)
-    side = int(num_patches ** 0.5)
+    side = int(num_patches**0.5)
     table = sinusoid(4 * num_patches)
     if num_frames == 4:
         return table
@@ -285,8 +352,9 @@ def test_hd_batch_of_two_tile_grids_keeps_clip_order(hd_mistral):
     frames_b = F.interpolate(frames_a, size=(224, 448), mode="bicubic", align_corners=False)  # 1 x 2 tiles
     clips_a, clips_b = hd_clips(frames_a), hd_clips(frames_b)
     assert clips_a.shape[0] == 7 and clips_b.shape[0] == 3
-    qformer_ids, qformer_mask = _qformer_rows(inputs["chat_instrlist.qformer_input_ids"],
-                                              inputs["chat_instrlist.qformer_attention_mask"], num_queries, 10)
+    qformer_ids, qformer_mask = _qformer_rows(
+        inputs["chat_instrlist.qformer_input_ids"], inputs["chat_instrlist.qformer_attention_mask"], num_queries, 10
+    )
     segment0, segment1 = inputs["chat_instrlist.llm_segment0_ids"], inputs["chat_instrlist.llm_segment1_ids"]
     rows = [torch.cat([segment0, torch.zeros(n * num_queries, dtype=torch.long), segment1]) for n in (7, 3)]
     pad = 2  # EOS, != the placeholder id 0
@@ -301,8 +369,13 @@ def test_hd_batch_of_two_tile_grids_keeps_clip_order(hd_mistral):
 
     handle = model.model.language_model.register_forward_pre_hook(capture_llm_inputs, with_kwargs=True)
     try:
-        model(input_ids=input_ids, attention_mask=attention_mask, pixel_values_videos=torch.cat([clips_a, clips_b]),
-              qformer_input_ids=qformer_ids, qformer_attention_mask=qformer_mask)
+        model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values_videos=torch.cat([clips_a, clips_b]),
+            qformer_input_ids=qformer_ids,
+            qformer_attention_mask=qformer_mask,
+        )
     finally:
         handle.remove()
 
@@ -335,10 +408,19 @@ def test_image_input_through_the_same_model(vicuna):
     model, inputs, expected = vicuna
     num_queries = model.config.num_visual_queries
     image = inputs["image_pixel_values"][:, 0]  # [1, 3, 224, 224]
-    input_ids = torch.cat([inputs["image.llm_segment0_ids"], torch.zeros(num_queries, dtype=torch.long),
-                           inputs["image.llm_segment1_ids"]]).unsqueeze(0)
-    output = model(input_ids=input_ids, pixel_values=image, qformer_input_ids=inputs["image.qformer_input_ids"],
-                   qformer_attention_mask=inputs["image.qformer_attention_mask"][:, num_queries:])
+    input_ids = torch.cat(
+        [
+            inputs["image.llm_segment0_ids"],
+            torch.zeros(num_queries, dtype=torch.long),
+            inputs["image.llm_segment1_ids"],
+        ]
+    ).unsqueeze(0)
+    output = model(
+        input_ids=input_ids,
+        pixel_values=image,
+        qformer_input_ids=inputs["image.qformer_input_ids"],
+        qformer_attention_mask=inputs["image.qformer_attention_mask"][:, num_queries:],
+    )
     reference = expected["image.logits"]
     assert (output.logits - reference).abs().max().item() <= 1e-5 * max(1.0, reference.abs().max().item())
     assert output.image_hidden_states.shape == (1, num_queries, model.config.text_config.hidden_size)
@@ -353,7 +435,9 @@ def _tiny_vision_config(encoder_type: str, **fields):
 
     fields = {"num_hidden_layers": 3, **fields}
     model_type = tiny_vision_config(encoder_type)["model_type"]
-    return AutoConfig.for_model(model_type, **{k: v for k, v in tiny_vision_config(encoder_type, **fields).items() if k != "model_type"})
+    return AutoConfig.for_model(
+        model_type, **{k: v for k, v in tiny_vision_config(encoder_type, **fields).items() if k != "model_type"}
+    )
 
 
 @torch.no_grad()

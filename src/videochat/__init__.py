@@ -8,13 +8,13 @@ checkpoints -> converted folder), `videochat.parity` (checks against the origina
 """
 
 from . import _auto  # noqa: F401  (registers the Auto classes)
+from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .configuration_videochat import (
     VideoChatConfig,
     VideoChatEvaGmhraVisionConfig,
     VideoChatInternVideo2VisionConfig,
     VideoChatUMTVisionConfig,
 )
-from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .image_processing_internvideo2 import InternVideo2ImageProcessor
 from .image_processing_pil_videochat import VideoChatImageProcessor
 from .modeling_internvideo2 import (

@@ -15,17 +15,16 @@ from transformers import (
     AutoProcessor,
     AutoTokenizer,
 )
-
 from transformers.conversion_mapping import register_checkpoint_conversion_mapping
 from transformers.core_model_loading import WeightRenaming
 
+from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .configuration_videochat import (
     VideoChatConfig,
     VideoChatEvaGmhraVisionConfig,
     VideoChatInternVideo2VisionConfig,
     VideoChatUMTVisionConfig,
 )
-from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .image_processing_internvideo2 import InternVideo2ImageProcessor
 from .image_processing_pil_videochat import VideoChatImageProcessor
 from .modeling_internvideo2 import (
@@ -56,7 +55,9 @@ VISION_TOWERS = {
 LEGACY_0_1_0_RENAMES = [
     WeightRenaming(r"^model\.vision_layernorm\.", "model.vision_model.post_layernorm."),
     WeightRenaming(r"^model\.qformer\.embeddings\.layernorm\.", "model.qformer.layernorm."),
-    WeightRenaming(r"^model\.qformer\.embeddings\.(word|position)_embeddings\.", r"model.qformer_embeddings.\1_embeddings."),
+    WeightRenaming(
+        r"^model\.qformer\.embeddings\.(word|position)_embeddings\.", r"model.qformer_embeddings.\1_embeddings."
+    ),
 ]
 
 
@@ -69,7 +70,9 @@ def register_auto_classes() -> None:
     AutoModel.register(VideoChatConfig, VideoChatModel, exist_ok=True)
     AutoModelForImageTextToText.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
     AutoModelForMultimodalLM.register(VideoChatConfig, VideoChatForConditionalGeneration, exist_ok=True)
-    AutoImageProcessor.register(VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True)
+    AutoImageProcessor.register(
+        VideoChatConfig, image_processor_classes={"pil": VideoChatImageProcessor}, exist_ok=True
+    )
     AutoTokenizer.register(VideoChatConfig, tokenizer_class=VideoChatTokenizer, exist_ok=True)
     AutoProcessor.register(VideoChatConfig, VideoChatProcessor, exist_ok=True)
     register_checkpoint_conversion_mapping(VideoChatConfig.model_type, LEGACY_0_1_0_RENAMES, overwrite=True)
@@ -84,9 +87,13 @@ def register_internvideo2_classes() -> None:
     AutoModel.register(InternVideo2VisionConfig, InternVideo2Model, exist_ok=True)
     AutoModel.register(InternVideo2TextConfig, InternVideo2TextModel, exist_ok=True)
     AutoModel.register(InternVideo2Config, InternVideo2VideoTextModel, exist_ok=True)
-    AutoModelForVideoClassification.register(InternVideo2VisionConfig, InternVideo2ForVideoClassification, exist_ok=True)
+    AutoModelForVideoClassification.register(
+        InternVideo2VisionConfig, InternVideo2ForVideoClassification, exist_ok=True
+    )
     for config_class in (InternVideo2VisionConfig, InternVideo2Config):
-        AutoImageProcessor.register(config_class, image_processor_classes={"pil": InternVideo2ImageProcessor}, exist_ok=True)
+        AutoImageProcessor.register(
+            config_class, image_processor_classes={"pil": InternVideo2ImageProcessor}, exist_ok=True
+        )
     AutoProcessor.register(InternVideo2Config, InternVideo2Processor, exist_ok=True)
 
 

@@ -9,7 +9,8 @@ VISUAL_TYPES = ("video", "image")
 
 
 def _typed_block(block: dict) -> dict:
-    """A copy of a content block with a `type` (`{"video": ...}` / `{"image": ...}` / `{"text": ...}` blocks may omit it)."""
+    """A copy of a content block with a `type` (`{"video": ...}` / `{"image": ...}` / `{"text": ...}` blocks may omit
+    it)."""
     block = dict(block)
     if "type" not in block:
         block["type"] = next((kind for kind in (*VISUAL_TYPES, "text") if kind in block), None)
@@ -60,35 +61,51 @@ class VisualConversation:
     def system_instructions(self) -> str | list[str] | None:
         """The Q-Former instruction(s) the system messages give: one string for the whole batch, one per visual item
         when the conversations differ, `None` without system messages."""
-        texts = [next((_text_of(m.get("content")) for m in messages if m.get("role") == "system"), None)
-                 for messages in self.conversations]
+        texts = [
+            next((_text_of(m.get("content")) for m in messages if m.get("role") == "system"), None)
+            for messages in self.conversations
+        ]
         if all(text is None for text in texts):
             return None
         if len(set(texts)) == 1:
             return texts[0]
         if any(text is None for text in texts):
             raise ValueError("Either every conversation of the batch has a system message or none has.")
-        counts = [sum(1 for m in messages if not isinstance(m.get("content"), str)
-                      for block in m.get("content") or [] if block.get("type") in VISUAL_TYPES)
-                  for messages in self.conversations]
+        counts = [
+            sum(
+                1
+                for m in messages
+                if not isinstance(m.get("content"), str)
+                for block in m.get("content") or []
+                if block.get("type") in VISUAL_TYPES
+            )
+            for messages in self.conversations
+        ]
         return [text for text, count in zip(texts, counts) for _ in range(count)]
 
     def add_time_messages(self, default_num_frames: int, processor_kwargs: dict, kwargs: dict) -> None:
         """Decode every video block up front, store its frames and the original time message in the block, and make
         the processor use those frames as they are."""
         videos_kwargs = processor_kwargs.get("videos_kwargs") or {}
-        sampling = {key: videos_kwargs.get(key, processor_kwargs.get(key, kwargs.get(key))) for key in FRAME_SAMPLING_KEYS}
+        sampling = {
+            key: videos_kwargs.get(key, processor_kwargs.get(key, kwargs.get(key))) for key in FRAME_SAMPLING_KEYS
+        }
         metadata = videos_kwargs.get("video_metadata", processor_kwargs.get("video_metadata"))
         decoded = []
         for block in self.blocks("video"):
             if block.get("time_message"):
                 continue
-            block_metadata = {"fps": block["fps"]} if block.get("fps") is not None else (block.get("video_metadata") or metadata)
-            frames, video_metadata = load_video_frames(_video_of_block(block), block_metadata,
-                                                       default_num_frames=default_num_frames, **sampling)
+            block_metadata = (
+                {"fps": block["fps"]} if block.get("fps") is not None else (block.get("video_metadata") or metadata)
+            )
+            frames, video_metadata = load_video_frames(
+                _video_of_block(block), block_metadata, default_num_frames=default_num_frames, **sampling
+            )
             if not video_metadata.fps:
-                raise ValueError("The time message needs the video's frame rate: pass `fps` in the video block or "
-                                 "`video_metadata`, or set add_time_message=False.")
+                raise ValueError(
+                    "The time message needs the video's frame rate: pass `fps` in the video block or "
+                    "`video_metadata`, or set add_time_message=False."
+                )
             block["time_message"] = format_time_message(video_metadata.frames_indices, video_metadata.fps)
             block.pop("path", None)
             block.pop("url", None)
@@ -99,7 +116,9 @@ class VisualConversation:
             processor_kwargs.pop(key, None)
             kwargs.pop(key, None)
         if videos_kwargs:
-            processor_kwargs["videos_kwargs"] = {k: v for k, v in videos_kwargs.items() if k not in FRAME_SAMPLING_KEYS}
+            processor_kwargs["videos_kwargs"] = {
+                k: v for k, v in videos_kwargs.items() if k not in FRAME_SAMPLING_KEYS
+            }
         if decoded:
             processor_kwargs["video_metadata"] = decoded
 

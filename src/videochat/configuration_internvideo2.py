@@ -55,7 +55,9 @@ class InternVideo2VisionConfig(VideoChatInternVideo2VisionConfig):
                 f"({self.pooling_num_attention_heads})"
             )
         if self.num_frames % self.tubelet_size != 0:
-            raise ValueError(f"num_frames ({self.num_frames}) must be a multiple of tubelet_size ({self.tubelet_size})")
+            raise ValueError(
+                f"num_frames ({self.num_frames}) must be a multiple of tubelet_size ({self.tubelet_size})"
+            )
 
 
 @strict
@@ -126,12 +128,15 @@ class InternVideo2Config(PreTrainedConfig):
             self.vision_config = InternVideo2VisionConfig(num_frames=4, use_image_position_embeddings=True)
         if self.text_config.encoder_hidden_size != self.vision_config.hidden_size:
             raise ValueError(
-                f"Inconsistent sub-configs: text_config.encoder_hidden_size={self.text_config.encoder_hidden_size} but "
+                f"Inconsistent sub-configs: text_config.encoder_hidden_size={self.text_config.encoder_hidden_size} "
+                "but "
                 f"vision_config.hidden_size={self.vision_config.hidden_size} (the fusion layers cross-attend to the "
                 "vision tokens)"
             )
         if not 0 < self.temperature_min <= self.temperature_max:
-            raise ValueError(f"need 0 < temperature_min <= temperature_max, got {self.temperature_min}, {self.temperature_max}")
+            raise ValueError(
+                f"need 0 < temperature_min <= temperature_max, got {self.temperature_min}, {self.temperature_max}"
+            )
 
 
 __all__ = ["InternVideo2Config", "InternVideo2TextConfig", "InternVideo2VisionConfig"]

@@ -26,9 +26,14 @@ class _VideoEncoderConfigMixin:
                 f"({self.num_attention_heads})"
             )
         if self.image_size % self.patch_size != 0:
-            raise ValueError(f"vision_config.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
+            raise ValueError(
+                f"vision_config.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})"
+            )
         if self.tubelet_size < 1 or self.num_frames % self.tubelet_size != 0:
-            raise ValueError(f"vision_config.num_frames ({self.num_frames}) must be a multiple of tubelet_size ({self.tubelet_size})")
+            raise ValueError(
+                f"vision_config.num_frames ({self.num_frames}) must be a multiple of tubelet_size "
+                f"({self.tubelet_size})"
+            )
 
     @property
     def num_patches_per_frame(self) -> int:
@@ -207,10 +212,13 @@ class VideoChatEvaGmhraVisionConfig(_VideoEncoderConfigMixin, PreTrainedConfig):
     def check_fields(self):
         super().check_fields()
         if self.tubelet_size != 1:
-            raise ValueError(f"the EVA encoder embeds frames independently: tubelet_size must be 1, got {self.tubelet_size}")
+            raise ValueError(
+                f"the EVA encoder embeds frames independently: tubelet_size must be 1, got {self.tubelet_size}"
+            )
         if not 0 <= self.num_gmhra_layers <= self.num_hidden_layers:
             raise ValueError(
-                f"num_gmhra_layers ({self.num_gmhra_layers}) must be between 0 and num_hidden_layers ({self.num_hidden_layers})"
+                f"num_gmhra_layers ({self.num_gmhra_layers}) must be between 0 and num_hidden_layers "
+                f"({self.num_hidden_layers})"
             )
 
 
@@ -221,8 +229,11 @@ _LEGACY_VISION_TYPES = {
     "umt": VideoChatUMTVisionConfig,
     "eva_gmhra": VideoChatEvaGmhraVisionConfig,
 }
-_LEGACY_VISION_RENAMES = {"vision_layernorm_eps": "post_layernorm_eps", "vision_layernorm_fp32": "post_layernorm_fp32",
-                          "qkv_bias": "qv_bias"}
+_LEGACY_VISION_RENAMES = {
+    "vision_layernorm_eps": "post_layernorm_eps",
+    "vision_layernorm_fp32": "post_layernorm_fp32",
+    "qkv_bias": "qv_bias",
+}
 
 
 def _upgrade_legacy_vision_config(fields: dict) -> dict:
@@ -264,7 +275,9 @@ class VideoChatConfig(PreTrainedConfig):
 
     model_type = "videochat"
     sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type=VideoChatInternVideo2VisionConfig.model_type),
+        "vision_config": SubConfigSpec(
+            config_class=AutoConfig, model_type=VideoChatInternVideo2VisionConfig.model_type
+        ),
         "qformer_config": SubConfigSpec(config_class=Blip2QFormerConfig, init_kwargs={"use_qformer_text_input": True}),
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="mistral"),
     }
@@ -287,7 +300,8 @@ class VideoChatConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         if encoder_width_given and self.qformer_config.encoder_hidden_size != self.vision_config.hidden_size:
             raise ValueError(
-                f"Inconsistent sub-configs: qformer_config.encoder_hidden_size={self.qformer_config.encoder_hidden_size} "
+                "Inconsistent sub-configs: "
+                f"qformer_config.encoder_hidden_size={self.qformer_config.encoder_hidden_size} "
                 f"but vision_config.hidden_size={self.vision_config.hidden_size} (the Q-Former cross-attends to the "
                 "vision tokens, so both must be equal)"
             )
@@ -309,7 +323,8 @@ class VideoChatConfig(PreTrainedConfig):
             )
         if self.vision_config.model_type not in _VISION_CONFIG_TYPES:
             raise ValueError(
-                f"vision_config.model_type must be one of {sorted(_VISION_CONFIG_TYPES)}, got {self.vision_config.model_type!r}"
+                f"vision_config.model_type must be one of {sorted(_VISION_CONFIG_TYPES)}, got "
+                f"{self.vision_config.model_type!r}"
             )
         for name in ("video_token_id", "image_token_id"):
             if getattr(self, name) < 0:

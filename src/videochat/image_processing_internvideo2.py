@@ -41,8 +41,18 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("squash_bilinear", "shortest_edge_bilinear", "squash_bicubic")
 RESIZE_COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS: weights are multiples of 1/2048
-SETTING_NAMES = ("num_frames", "frame_sampling", "num_temporal_clips", "num_spatial_crops", "resize_mode",
-                 "normalize_in_float64", "image_mean", "image_std", "size", "crop_size")
+SETTING_NAMES = (
+    "num_frames",
+    "frame_sampling",
+    "num_temporal_clips",
+    "num_spatial_crops",
+    "resize_mode",
+    "normalize_in_float64",
+    "image_mean",
+    "image_std",
+    "size",
+    "crop_size",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -114,7 +124,8 @@ def shortest_edge_size(height: int, width: int, size: int) -> tuple[int, int]:
 
 
 def resize_shortest_edge(frames: np.ndarray, size: int) -> np.ndarray:
-    """`resize_clip(clip, size, "bilinear")`: frames whose short side already equals `size` are returned as they are."""
+    """`resize_clip(clip, size, "bilinear")`: frames whose short side already equals `size` are returned as they
+    are."""
     height, width = frames.shape[1:3]
     if (width <= height and width == size) or (height <= width and height == size):
         return frames
@@ -136,7 +147,9 @@ def spatial_crop_offsets(height: int, width: int, crop: int, num_crops: int) -> 
     return [(start, 0) for start in starts] if height >= width else [(0, start) for start in starts]
 
 
-def normalize_frames(frames: np.ndarray, mean: Sequence[float], std: Sequence[float], in_float64: bool) -> torch.Tensor:
+def normalize_frames(
+    frames: np.ndarray, mean: Sequence[float], std: Sequence[float], in_float64: bool
+) -> torch.Tensor:
     """uint8 `(T, H, W, 3)` -> float32 `(T, 3, H, W)`: `(x / 255 - mean) / std`, in float64 then cast (the stage-2
     demo) or in float32 (`ClipToTensor` + `Normalize`, torchvision `Normalize`)."""
     if in_float64:
@@ -213,7 +226,9 @@ class InternVideo2ImageProcessor(PilBackend):
         unknown = sorted(set(overrides) - set(SETTING_NAMES))
         if unknown:
             raise ValueError(f"unknown preprocessing argument(s) {unknown}; valid: {list(SETTING_NAMES)}")
-        return {name: overrides[name] if overrides.get(name) is not None else getattr(self, name) for name in SETTING_NAMES}
+        return {
+            name: overrides[name] if overrides.get(name) is not None else getattr(self, name) for name in SETTING_NAMES
+        }
 
     @staticmethod
     def _check_settings(settings: dict) -> None:
@@ -269,21 +284,26 @@ class InternVideo2ImageProcessor(PilBackend):
         views = []
         for clip in np.split(frames, clips):
             for view in self._spatial_views(clip, settings):
-                views.append(normalize_frames(view, settings["image_mean"], settings["image_std"],
-                                              settings["normalize_in_float64"]))
+                views.append(
+                    normalize_frames(
+                        view, settings["image_mean"], settings["image_std"], settings["normalize_in_float64"]
+                    )
+                )
         return torch.stack(views)
 
     def sample_frame_indices(self, total_num_frames: int, **kwargs) -> np.ndarray:
         """Indices of the frames this processor samples from a video of `total_num_frames` frames."""
         settings = self._settings(dict(kwargs))
-        return sample_frame_indices(total_num_frames, settings["num_frames"], settings["frame_sampling"],
-                                    settings["num_temporal_clips"])
+        return sample_frame_indices(
+            total_num_frames, settings["num_frames"], settings["frame_sampling"], settings["num_temporal_clips"]
+        )
 
     def load_video(self, path, num_threads: int = 0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Decode the frames this processor samples from the video file `path`: `(frames, indices)`."""
         settings = self._settings(dict(kwargs))
-        return load_video_frames(path, settings["num_frames"], settings["frame_sampling"],
-                                 settings["num_temporal_clips"], num_threads)
+        return load_video_frames(
+            path, settings["num_frames"], settings["frame_sampling"], settings["num_temporal_clips"], num_threads
+        )
 
     # --------------------------------------------------------------------------------------------- entry point
 
@@ -293,7 +313,9 @@ class InternVideo2ImageProcessor(PilBackend):
             raise ValueError("pass either `videos` or `images`")
         if images is not None:
             images = images if isinstance(images, (list, tuple)) else [images]
-            clips = [self.preprocess_frames(to_rgb_frames([image]), num_temporal_clips=1, **kwargs) for image in images]
+            clips = [
+                self.preprocess_frames(to_rgb_frames([image]), num_temporal_clips=1, **kwargs) for image in images
+            ]
         else:
             clips = [self._preprocess_video(video, kwargs) for video in _as_video_list(videos)]
         lengths = {clip.shape[1] for clip in clips}

@@ -235,7 +235,9 @@ def tensor_resize_crop_frames(
     return frames.sub(mean_tensor).div(std_tensor)
 
 
-def square_resize_image(image: np.ndarray, mean: Sequence[float], std: Sequence[float], size: int = 224) -> torch.Tensor:
+def square_resize_image(
+    image: np.ndarray, mean: Sequence[float], std: Sequence[float], size: int = 224
+) -> torch.Tensor:
     """VideoChat2 demo images: PIL `Resize((size, size), BICUBIC)` + `ToTensor` + `Normalize` -> `[3, size, size]`."""
     resized = Image.fromarray(image).resize((size, size), Image.BICUBIC)
     tensor = torch.from_numpy(np.array(resized, copy=True)).permute(2, 0, 1).contiguous().float().div(255)
@@ -329,7 +331,9 @@ class VideoChatImageProcessor(PilBackend):
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"Unknown resize_mode {self.resize_mode!r}; choose one of {RESIZE_MODES}.")
         if self.image_resize_mode not in IMAGE_RESIZE_MODES:
-            raise ValueError(f"Unknown image_resize_mode {self.image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}.")
+            raise ValueError(
+                f"Unknown image_resize_mode {self.image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}."
+            )
         if not isinstance(self.hd_num, int) or self.hd_num < 1:
             raise ValueError(f"`hd_num` must be a positive integer, got {self.hd_num!r}.")
         if self.fix_ratio is not None and (len(self.fix_ratio) != 2 or min(self.fix_ratio) < 1):
@@ -349,7 +353,10 @@ class VideoChatImageProcessor(PilBackend):
     def hd_grid(self, height: int, width: int, kwargs: dict | None = None) -> tuple[int, int] | None:
         """`(cols, rows)` of the HD tiles a frame of `height x width` becomes, or `None` without HD tiling; `kwargs`
         override `hd_mode`, `hd_num`, `fix_ratio` and `hd_padding`."""
-        settings = {name: (kwargs or {}).get(name, getattr(self, name)) for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding")}
+        settings = {
+            name: (kwargs or {}).get(name, getattr(self, name))
+            for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding")
+        }
         if settings["hd_mode"] == "none":
             return None
         if settings["hd_padding"]:
@@ -392,8 +399,16 @@ class VideoChatImageProcessor(PilBackend):
     def _video_settings(self, kwargs: dict) -> dict:
         settings = {
             name: kwargs.pop(name, getattr(self, name))
-            for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding", "add_global_view", "resize_mode",
-                         "image_mean", "image_std")
+            for name in (
+                "hd_mode",
+                "hd_num",
+                "fix_ratio",
+                "hd_padding",
+                "add_global_view",
+                "resize_mode",
+                "image_mean",
+                "image_std",
+            )
         }
         if settings["hd_mode"] not in HD_MODES:
             raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")

@@ -16,7 +16,12 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ImageClassifierOutput, ModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPooling,
+    ImageClassifierOutput,
+    ModelOutput,
+)
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertAttention, BertEmbeddings, BertLayer
 from transformers.models.internvl.modeling_internvl import eager_attention_forward
@@ -63,7 +68,8 @@ class InternVideo2VideoTextOutput(ModelOutput):
 
     def to_tuple(self) -> tuple:
         return tuple(
-            value.to_tuple() if isinstance(value, ModelOutput) else value for value in (self[key] for key in self.keys())
+            value.to_tuple() if isinstance(value, ModelOutput) else value
+            for value in (self[key] for key in self.keys())
         )
 
 
@@ -104,7 +110,9 @@ class InternVideo2AttentionPooling(nn.Module):
         query = self._split_heads(self.q_proj(self.query_layernorm(hidden_states.mean(1, keepdim=True))))
         key = self._split_heads(self.k_proj(self.key_layernorm(hidden_states)))
         value = self._split_heads(self.v_proj(self.value_layernorm(hidden_states)))
-        attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
         pooled, _ = attention(self, query, key, value, None, scaling=self.scale, dropout=0.0)
         return self.out_proj(pooled.reshape(hidden_states.shape[0], -1))
 
@@ -137,7 +145,9 @@ class InternVideo2TextEncoder(nn.Module):
         self.config = config
         self.layer = nn.ModuleList(
             [
-                BertLayer(config, layer_idx=index) if index < config.fusion_layer else InternVideo2FusionLayer(config, index)
+                BertLayer(config, layer_idx=index)
+                if index < config.fusion_layer
+                else InternVideo2FusionLayer(config, index)
                 for index in range(config.num_hidden_layers)
             ]
         )
@@ -164,7 +174,8 @@ class InternVideo2TextEncoder(nn.Module):
 
 
 class InternVideo2PreTrainedModel(PreTrainedModel):
-    """Shared class attributes and the initialisation of our custom parameters (the vision tower initialises its own)."""
+    """Shared class attributes and the initialisation of our custom parameters (the vision tower initialises its
+    own)."""
 
     config: InternVideo2VisionConfig
     base_model_prefix = "internvideo2"
@@ -187,7 +198,9 @@ class InternVideo2PreTrainedModel(PreTrainedModel):
             init.constant_(module.temperature, self.config.temperature_init_value)
 
 
-def _check_video_input(pixel_values: torch.Tensor, config: InternVideo2VisionConfig, interpolate_pos_encoding: bool) -> None:
+def _check_video_input(
+    pixel_values: torch.Tensor, config: InternVideo2VisionConfig, interpolate_pos_encoding: bool
+) -> None:
     """`(batch, frames, channels, height, width)` with a frame count the position tables serve, else a ValueError."""
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 5:
         shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
@@ -251,7 +264,9 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
             Also return the embeddings and the output of every block.
         """
         _check_video_input(pixel_values, self.config, interpolate_pos_encoding)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
         tower_output = self.encoder(pixel_values.transpose(1, 2), output_hidden_states=output_hidden_states)
         tokens = tower_output.last_hidden_state
         return BaseModelOutputWithPooling(
@@ -323,7 +338,9 @@ class InternVideo2TextModel(InternVideo2PreTrainedModel):
         self.embeddings.word_embeddings = value
 
     def _mask(self, attention_mask: torch.Tensor | None, hidden_states: torch.Tensor):
-        return create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+        return create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
 
     def forward(
         self,
@@ -342,12 +359,17 @@ class InternVideo2TextModel(InternVideo2PreTrainedModel):
         if input_ids.shape[-1] > self.config.max_position_embeddings:
             raise ValueError(
                 f"the text is {input_ids.shape[-1]} tokens long but the text encoder has only "
-                f"{self.config.max_position_embeddings} positions; truncate it (the original cuts texts to max_txt_l=40)"
+                f"{self.config.max_position_embeddings} positions; truncate it (the original cuts texts to "
+                "max_txt_l=40)"
             )
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
         hidden_states = self.embeddings(input_ids=input_ids)
         mask = self._mask(attention_mask, hidden_states)
-        return self.encoder(hidden_states, mask, range(self.config.fusion_layer), output_hidden_states=output_hidden_states)
+        return self.encoder(
+            hidden_states, mask, range(self.config.fusion_layer), output_hidden_states=output_hidden_states
+        )
 
     def fuse(
         self,
@@ -443,7 +465,9 @@ class InternVideo2VideoTextModel(InternVideo2PreTrainedModel):
             hidden_states=outputs.hidden_states,
         )
 
-    def similarity_logits(self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: float | None = None):
+    def similarity_logits(
+        self, video_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: float | None = None
+    ):
         """`(num_videos, num_texts)` logits of normalised embeddings: `cos / clamped temperature` (the original's
         training loss), or `logit_scale * cos` for a fixed scale (the demo's `100.0 * vid_feat @ txt_feat.T`, computed
         in that order)."""

@@ -119,7 +119,9 @@ class VideoChatModel(VideoChatPreTrainedModel):
         qformer_config = config.qformer_config
         self.vision_model = AutoModel.from_config(config.vision_config)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_query_tokens, qformer_config.hidden_size))
-        self.extra_query_tokens = nn.Parameter(torch.zeros(1, config.num_extra_query_tokens, qformer_config.hidden_size))
+        self.extra_query_tokens = nn.Parameter(
+            torch.zeros(1, config.num_extra_query_tokens, qformer_config.hidden_size)
+        )
         self.qformer_embeddings = Blip2TextEmbeddings(qformer_config) if config.qformer_takes_text else None
         self.qformer = AutoModel.from_config(qformer_config)
         self.multi_modal_projector = nn.Linear(
@@ -143,11 +145,14 @@ class VideoChatModel(VideoChatPreTrainedModel):
             raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
         if qformer_input_ids.shape[0] != num_clips:
             raise ValueError(
-                f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} clips"
+                f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} "
+                "clips"
             )
         if qformer_attention_mask is None:
             qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        query_mask = torch.ones(num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device)
+        query_mask = torch.ones(
+            num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device
+        )
         rows = self.qformer_embeddings(input_ids=qformer_input_ids, query_embeds=query_embeds)
         return rows, torch.cat([query_mask, qformer_attention_mask], dim=1)
 
@@ -199,12 +204,18 @@ class VideoChatModel(VideoChatPreTrainedModel):
             [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
         """
         if not isinstance(pixel_values_videos, torch.Tensor) or pixel_values_videos.ndim != 5:
-            shape = tuple(pixel_values_videos.shape) if isinstance(pixel_values_videos, torch.Tensor) else type(pixel_values_videos)
+            shape = (
+                tuple(pixel_values_videos.shape)
+                if isinstance(pixel_values_videos, torch.Tensor)
+                else type(pixel_values_videos)
+            )
             raise ValueError(
                 f"`pixel_values_videos` must have shape (num_clips, num_frames, channels, height, width), got {shape}"
             )
         clips = pixel_values_videos.permute(0, 2, 1, 3, 4)
-        return self._encode_clips(clips, video_qformer_input_ids, video_qformer_attention_mask, **_encoder_kwargs(kwargs))
+        return self._encode_clips(
+            clips, video_qformer_input_ids, video_qformer_attention_mask, **_encoder_kwargs(kwargs)
+        )
 
     @can_return_tuple
     def get_image_features(
@@ -218,7 +229,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
         Encode images (one-frame clips, which use the separate image position table) into LLM-ready features.
 
         Args:
-            pixel_values (`torch.FloatTensor` of shape `(num_image_clips, channels, height, width)`): normalised images.
+            pixel_values (`torch.FloatTensor` of shape `(num_image_clips, channels, height, width)`): normalised
+            images.
             image_qformer_input_ids (`torch.LongTensor` of shape `(num_image_clips, text_length)`, *optional*):
                 Q-Former instruction ids, one row per image clip.
             image_qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `image_qformer_input_ids`.
@@ -227,8 +239,9 @@ class VideoChatModel(VideoChatPreTrainedModel):
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"`pixel_values` must have shape (num_images, channels, height, width), got {shape}")
-        return self._encode_clips(pixel_values.unsqueeze(2), image_qformer_input_ids, image_qformer_attention_mask,
-                                  **_encoder_kwargs(kwargs))
+        return self._encode_clips(
+            pixel_values.unsqueeze(2), image_qformer_input_ids, image_qformer_attention_mask, **_encoder_kwargs(kwargs)
+        )
 
     def embed_text_positions(self, input_ids: torch.LongTensor) -> torch.FloatTensor:
         """LLM input embeddings of `input_ids`; the visual placeholder ids (which may lie past the LLM vocabulary)
@@ -237,11 +250,18 @@ class VideoChatModel(VideoChatPreTrainedModel):
         return self.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
 
     def get_placeholder_mask(
-        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.FloatTensor, token_id: int, features: torch.Tensor, name: str
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.FloatTensor,
+        token_id: int,
+        features: torch.Tensor,
+        name: str,
     ) -> torch.BoolTensor:
         """Boolean mask `(batch, length, hidden)` of the positions `features` fill; raises when the counts differ."""
         if input_ids is None:
-            placeholder = self.embed_text_positions(torch.tensor(token_id, dtype=torch.long, device=inputs_embeds.device))
+            placeholder = self.embed_text_positions(
+                torch.tensor(token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
             mask = (inputs_embeds == placeholder).all(-1)
         else:
             mask = input_ids == token_id
@@ -251,7 +271,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
         if num_tokens != num_feature_rows:
             raise ValueError(
                 f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "
-                f"{num_feature_rows} (each clip fills {self.config.num_visual_queries} placeholder positions; check the "
+                f"{num_feature_rows} (each clip fills {self.config.num_visual_queries} placeholder positions; check "
+                "the "
                 f"number of <{name}> placeholders against the {name}s passed)"
             )
         return mask.unsqueeze(-1).expand_as(inputs_embeds).to(inputs_embeds.device)
@@ -320,11 +341,23 @@ class VideoChatModel(VideoChatPreTrainedModel):
             inputs_embeds = self.embed_text_positions(input_ids)
 
         video_features = image_features = None
-        video_qformer, image_qformer = _split_qformer_rows(qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values)
-        video_qformer = (video_qformer_input_ids, video_qformer_attention_mask) if video_qformer_input_ids is not None else video_qformer
-        image_qformer = (image_qformer_input_ids, image_qformer_attention_mask) if image_qformer_input_ids is not None else image_qformer
+        video_qformer, image_qformer = _split_qformer_rows(
+            qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values
+        )
+        video_qformer = (
+            (video_qformer_input_ids, video_qformer_attention_mask)
+            if video_qformer_input_ids is not None
+            else video_qformer
+        )
+        image_qformer = (
+            (image_qformer_input_ids, image_qformer_attention_mask)
+            if image_qformer_input_ids is not None
+            else image_qformer
+        )
         if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
-            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, *video_qformer, return_dict=True)
+            mm_encoder_outputs["video"] = self.get_video_features(
+                pixel_values_videos, *video_qformer, return_dict=True
+            )
         if pixel_values is not None and "image" not in mm_encoder_outputs:
             mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer, return_dict=True)
         if "video" in mm_encoder_outputs:
@@ -365,8 +398,10 @@ def _check_grid(grid_thw: torch.Tensor | None, pixels: torch.Tensor | None, name
         return
     num_clips = int(grid_thw[:, 0].sum())
     if num_clips != pixels.shape[0]:
-        raise ValueError(f"`{name}_grid_thw` attributes {num_clips} clips to the {name}s but the pixel values hold "
-                         f"{pixels.shape[0]} rows")
+        raise ValueError(
+            f"`{name}_grid_thw` attributes {num_clips} clips to the {name}s but the pixel values hold "
+            f"{pixels.shape[0]} rows"
+        )
 
 
 def _split_qformer_rows(input_ids, attention_mask, pixel_values_videos, pixel_values):
@@ -376,7 +411,8 @@ def _split_qformer_rows(input_ids, attention_mask, pixel_values_videos, pixel_va
     num_video_rows = pixel_values_videos.shape[0]
     if input_ids.shape[0] != num_video_rows + pixel_values.shape[0]:
         raise ValueError(
-            f"`qformer_input_ids` needs one row per clip ({num_video_rows} video clips + {pixel_values.shape[0]} images), "
+            f"`qformer_input_ids` needs one row per clip ({num_video_rows} video clips + {pixel_values.shape[0]} "
+            "images), "
             f"got {input_ids.shape[0]} rows"
         )
     mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
@@ -404,15 +440,21 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
 
-    def get_video_features(self, pixel_values_videos, video_qformer_input_ids=None, video_qformer_attention_mask=None,
-                           **kwargs):
+    def get_video_features(
+        self, pixel_values_videos, video_qformer_input_ids=None, video_qformer_attention_mask=None, **kwargs
+    ):
         """See [`VideoChatModel.get_video_features`]."""
-        return self.model.get_video_features(pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask,
-                                             **kwargs)
+        return self.model.get_video_features(
+            pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask, **kwargs
+        )
 
-    def get_image_features(self, pixel_values, image_qformer_input_ids=None, image_qformer_attention_mask=None, **kwargs):
+    def get_image_features(
+        self, pixel_values, image_qformer_input_ids=None, image_qformer_attention_mask=None, **kwargs
+    ):
         """See [`VideoChatModel.get_image_features`]."""
-        return self.model.get_image_features(pixel_values, image_qformer_input_ids, image_qformer_attention_mask, **kwargs)
+        return self.model.get_image_features(
+            pixel_values, image_qformer_input_ids, image_qformer_attention_mask, **kwargs
+        )
 
     @can_return_tuple
     def forward(
@@ -470,7 +512,9 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
 
         loss = None
         if labels is not None:
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs)
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
         return VideoChatCausalLMOutputWithPast(
             loss=loss,
             logits=logits,

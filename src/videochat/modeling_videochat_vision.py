@@ -50,14 +50,18 @@ def check_video_pixel_values(pixel_values: torch.Tensor, config) -> None:
         )
     _, channels, frames, height, width = pixel_values.shape
     if channels != config.num_channels:
-        raise ValueError(f"expected {config.num_channels} channels, got {channels} (shape {tuple(pixel_values.shape)})")
+        raise ValueError(
+            f"expected {config.num_channels} channels, got {channels} (shape {tuple(pixel_values.shape)})"
+        )
     if height != config.image_size or width != config.image_size:
         raise ValueError(
             f"expected frames of {config.image_size}x{config.image_size} pixels, got {height}x{width}; resize or tile "
             "them with VideoChatImageProcessor"
         )
     if frames < 1 or frames % config.tubelet_size != 0:
-        raise ValueError(f"the frame count ({frames}) must be a positive multiple of tubelet_size ({config.tubelet_size})")
+        raise ValueError(
+            f"the frame count ({frames}) must be a positive multiple of tubelet_size ({config.tubelet_size})"
+        )
 
 
 def interpolate_temporal_positions(table: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -82,7 +86,11 @@ class VideoChatTubeletEmbeddings(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         embeddings = self.projection(pixel_values.to(self.projection.weight.dtype))
         batch_size, hidden_size, frames = embeddings.shape[:3]
-        return embeddings.reshape(batch_size, hidden_size, frames, -1).permute(0, 2, 3, 1).reshape(batch_size, -1, hidden_size)
+        return (
+            embeddings.reshape(batch_size, hidden_size, frames, -1)
+            .permute(0, 2, 3, 1)
+            .reshape(batch_size, -1, hidden_size)
+        )
 
 
 class VideoChatFloat32LayerNorm(nn.LayerNorm):
@@ -181,7 +189,9 @@ class VideoChatInternVideo2VisionModel(VideoChatVisionPreTrainedModel):
         super().__init__(config)
         self.embeddings = VideoChatInternVideo2Embeddings(config)
         self.layers = nn.ModuleList([InternVLVisionLayer(config) for _ in range(config.num_hidden_layers)])
-        self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.post_layernorm_eps) if config.use_post_layernorm else None
+        self.post_layernorm = (
+            nn.LayerNorm(config.hidden_size, eps=config.post_layernorm_eps) if config.use_post_layernorm else None
+        )
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -326,7 +336,8 @@ class VideoChatGmhraBlock(nn.Module):
         self.mlp = VideoChatGmhraMLP(config)
 
     def _context(self, frame_tokens: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """`(batch * frames, 1 + patches, dim)` block output -> normalised context `(batch, frames * (1 + patches), dim)`
+        """`(batch * frames, 1 + patches, dim)` block output -> normalised context `(batch, frames * (1 + patches),
+        dim)`
         with the depth-wise position convolution added to the patch tokens."""
         context = self.layernorm_context(frame_tokens)
         num_frames = context.shape[0] // batch_size
@@ -373,7 +384,8 @@ class VideoChatEvaGmhraVisionModel(VideoChatVisionPreTrainedModel):
     def _init_weights(self, module):
         std = self.config.initializer_range
         if isinstance(module, nn.MultiheadAttention):
-            # not torch's `_reset_parameters`: it would ignore the "already loaded" flags of `transformers.initialization`
+            # not torch's `_reset_parameters`: it would ignore the "already loaded" flags of
+            # `transformers.initialization`
             init.normal_(module.in_proj_weight, std=std)
             init.zeros_(module.in_proj_bias)
             return

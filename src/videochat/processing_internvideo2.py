@@ -60,8 +60,13 @@ class InternVideo2Processor(ProcessorMixin):
                     f"text {index} is {length} tokens long ([CLS] included) but max_text_length is "
                     f"{self.max_text_length}; shorten it or pass truncation=True to cut it as the original does"
                 )
-        encoded = self.tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_text_length,
-                                 return_tensors=return_tensors)
+        encoded = self.tokenizer(
+            texts,
+            padding="max_length",
+            truncation=True,
+            max_length=self.max_text_length,
+            return_tensors=return_tensors,
+        )
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
 

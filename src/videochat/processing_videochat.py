@@ -12,7 +12,6 @@ positions. Tokenizing the joined string instead gives different ids at the seams
 
 import os
 import re
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,7 +28,6 @@ from transformers.processing_utils import (
 )
 
 from .chat_utils_videochat import VisualConversation
-from .image_processing_pil_videochat import VideoChatImageProcessor
 from .segment_tokenization_videochat import SegmentTokenizer
 from .video_utils_videochat import FRAME_SAMPLING_KEYS, load_video_frames
 
@@ -39,7 +37,16 @@ IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 QFORMER_INSTRUCTION_MODES = ("full", "first_char", "none")
 QFORMER_BOS_TOKEN = "[DEC]"
 # Video kwargs the image processor reads to cut frames into clips (the others choose the frames).
-CLIP_SETTING_KEYS = ("hd_mode", "hd_num", "fix_ratio", "hd_padding", "add_global_view", "resize_mode", "image_mean", "image_std")
+CLIP_SETTING_KEYS = (
+    "hd_mode",
+    "hd_num",
+    "fix_ratio",
+    "hd_padding",
+    "add_global_view",
+    "resize_mode",
+    "image_mean",
+    "image_std",
+)
 
 
 class VideoChatVideosKwargs(VideosKwargs, total=False):
@@ -183,14 +190,23 @@ class VideoChatProcessor(ProcessorMixin):
         if padding_side is not None and tokenizer is not None:
             tokenizer.padding_side = padding_side
         if qformer_instruction_mode not in QFORMER_INSTRUCTION_MODES:
-            raise ValueError(f"Unknown qformer_instruction_mode {qformer_instruction_mode!r}; choose one of {QFORMER_INSTRUCTION_MODES}.")
+            raise ValueError(
+                f"Unknown qformer_instruction_mode {qformer_instruction_mode!r}; choose one of "
+                f"{QFORMER_INSTRUCTION_MODES}."
+            )
         if not video_token or not image_token or video_token == image_token:
-            raise ValueError(f"`video_token` and `image_token` must be distinct non-empty strings, got {video_token!r}, {image_token!r}.")
+            raise ValueError(
+                f"`video_token` and `image_token` must be distinct non-empty strings, got {video_token!r}, "
+                f"{image_token!r}."
+            )
         if int(num_query_tokens) < 1:
             raise ValueError(f"`num_query_tokens` must be a positive integer, got {num_query_tokens}.")
         if qformer_tokenizer is None:
             if qformer_instruction_mode != "none":
-                raise ValueError(f"A `qformer_tokenizer` is required when the Q-Former takes an instruction (qformer_instruction_mode={qformer_instruction_mode!r}).")
+                raise ValueError(
+                    "A `qformer_tokenizer` is required when the Q-Former takes an instruction "
+                    f"(qformer_instruction_mode={qformer_instruction_mode!r})."
+                )
             qformer_tokenizer = _placeholder_qformer_tokenizer()
         self.num_query_tokens = int(num_query_tokens)
         self.video_token, self.image_token = video_token, image_token
@@ -208,9 +224,18 @@ class VideoChatProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask", "pixel_values", "pixel_values_videos", "video_grid_thw", "image_grid_thw",
-                "video_qformer_input_ids", "video_qformer_attention_mask", "image_qformer_input_ids",
-                "image_qformer_attention_mask"]
+        return [
+            "input_ids",
+            "attention_mask",
+            "pixel_values",
+            "pixel_values_videos",
+            "video_grid_thw",
+            "image_grid_thw",
+            "video_qformer_input_ids",
+            "video_qformer_attention_mask",
+            "image_qformer_input_ids",
+            "image_qformer_attention_mask",
+        ]
 
     @property
     def segment_tokenizer(self) -> SegmentTokenizer:
@@ -247,7 +272,9 @@ class VideoChatProcessor(ProcessorMixin):
         if texts is not None:
             expanded, offsets = self.get_text_with_replacements(list(texts), image_replacements, video_replacements)
             text_inputs = self.segment_tokenizer(expanded, offsets, **text_kwargs)
-            if text_kwargs.get("return_text_replacement_offsets") or output_kwargs.get("return_text_replacement_offsets"):
+            if text_kwargs.get("return_text_replacement_offsets") or output_kwargs.get(
+                "return_text_replacement_offsets"
+            ):
                 text_inputs["text_replacement_offsets"] = offsets
             if not (text_kwargs.get("return_mm_token_type_ids") or output_kwargs.get("return_mm_token_type_ids")):
                 text_inputs.pop("mm_token_type_ids")
@@ -276,8 +303,10 @@ class VideoChatProcessor(ProcessorMixin):
         for token, items, name in ((self.video_token, videos, "videos"), (self.image_token, images, "images")):
             in_text, passed = sum(sample.count(token) for sample in text), len(items or [])
             if in_text != passed:
-                raise ValueError(f"The total number of {token} tokens in the prompts should be the same as the number of "
-                                 f"{name} passed. Found total {in_text} {token} tokens and {passed} {name}.")
+                raise ValueError(
+                    f"The total number of {token} tokens in the prompts should be the same as the number of "
+                    f"{name} passed. Found total {in_text} {token} tokens and {passed} {name}."
+                )
 
     @staticmethod
     def _normalize_text(text) -> list[str] | None:
@@ -295,12 +324,16 @@ class VideoChatProcessor(ProcessorMixin):
         """Decode and sample every video, turn its frames into clips, and build each video's placeholder text."""
         metadata = _per_item(kwargs.pop("video_metadata", None), len(videos), "video_metadata")
         sampling = {key: kwargs.pop(key, None) for key in FRAME_SAMPLING_KEYS}
-        loaded = [load_video_frames(video, meta, default_num_frames=self.image_processor.num_frames, **sampling)
-                  for video, meta in zip(videos, metadata)]
+        loaded = [
+            load_video_frames(video, meta, default_num_frames=self.image_processor.num_frames, **sampling)
+            for video, meta in zip(videos, metadata)
+        ]
         frame_counts = sorted({len(frames) for frames, _ in loaded})
         if len(frame_counts) > 1:
-            raise ValueError(f"All videos of a call must have the same number of frames, got {frame_counts}; pass "
-                             "`num_frames=` (with `do_sample_frames=True` for in-memory videos) to sample them to one count.")
+            raise ValueError(
+                f"All videos of a call must have the same number of frames, got {frame_counts}; pass "
+                "`num_frames=` (with `do_sample_frames=True` for in-memory videos) to sample them to one count."
+            )
         clip_kwargs = {key: kwargs[key] for key in CLIP_SETTING_KEYS if kwargs.get(key) is not None}
         processed = self.image_processor.preprocess_videos([frames for frames, _ in loaded], **clip_kwargs)
         num_clips = processed.pop("video_num_clips")
@@ -310,17 +343,23 @@ class VideoChatProcessor(ProcessorMixin):
 
     def _process_images(self, images: list, **kwargs):
         kwargs = {key: value for key, value in kwargs.items() if value is not None and key != "return_tensors"}
-        processed = self.image_processor.preprocess([_load_image(image) for image in images], return_tensors=None, **kwargs)
+        processed = self.image_processor.preprocess(
+            [_load_image(image) for image in images], return_tensors=None, **kwargs
+        )
         processed["image_grid_thw"] = torch.tensor([[count, 1, 1] for count in processed.pop("image_num_clips")])
         return processed, [self.replace_image_token(processed, index) for index in range(len(images))]
 
     def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
         """The text one `<video>` becomes: `num_query_tokens` placeholders per clip, the clip separator between the
         clips of an HD video."""
-        return self._visual_replacement(self.video_token, int(video_inputs["video_grid_thw"][video_idx][0]), self.video_clip_separator)
+        return self._visual_replacement(
+            self.video_token, int(video_inputs["video_grid_thw"][video_idx][0]), self.video_clip_separator
+        )
 
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
-        return self._visual_replacement(self.image_token, int(image_inputs["image_grid_thw"][image_idx][0]), self.image_clip_separator)
+        return self._visual_replacement(
+            self.image_token, int(image_inputs["image_grid_thw"][image_idx][0]), self.image_clip_separator
+        )
 
     def _visual_replacement(self, token: str, num_clips: int, separator: str | None) -> str:
         return (separator or "").join([token * self.num_query_tokens] * num_clips)
@@ -332,10 +371,16 @@ class VideoChatProcessor(ProcessorMixin):
         """
         data = {}
         if image_sizes is not None:
-            clips = [self.image_processor.get_number_of_image_patches(height, width, kwargs) for height, width in image_sizes]
+            clips = [
+                self.image_processor.get_number_of_image_patches(height, width, kwargs)
+                for height, width in image_sizes
+            ]
             data.update(num_image_tokens=[count * self.num_query_tokens for count in clips], num_image_patches=clips)
         if video_sizes is not None:
-            clips = [self.image_processor.get_number_of_video_clips(height, width, kwargs) for _, height, width in video_sizes]
+            clips = [
+                self.image_processor.get_number_of_video_clips(height, width, kwargs)
+                for _, height, width in video_sizes
+            ]
             data["num_video_tokens"] = [count * self.num_query_tokens for count in clips]
         return MultiModalData(**data)
 
@@ -350,10 +395,18 @@ class VideoChatProcessor(ProcessorMixin):
             return {}
         outputs = {}
         for modality in ("video", "image"):
-            rows = [text for text, (kind, num_clips) in zip(texts, items) if kind == modality for _ in range(num_clips)]
+            rows = [
+                text for text, (kind, num_clips) in zip(texts, items) if kind == modality for _ in range(num_clips)
+            ]
             if rows:
-                encoded = self.qformer_tokenizer(rows, padding="longest", truncation=True, max_length=self.qformer_max_length,
-                                                 padding_side="left", return_attention_mask=True)
+                encoded = self.qformer_tokenizer(
+                    rows,
+                    padding="longest",
+                    truncation=True,
+                    max_length=self.qformer_max_length,
+                    padding_side="left",
+                    return_attention_mask=True,
+                )
                 outputs[f"{modality}_qformer_input_ids"] = encoded["input_ids"]
                 outputs[f"{modality}_qformer_attention_mask"] = encoded["attention_mask"]
         return outputs
@@ -361,17 +414,27 @@ class VideoChatProcessor(ProcessorMixin):
     def _qformer_texts(self, kinds: list[str], qformer_text) -> list[str] | None:
         if self.qformer_instruction_mode == "none":
             if qformer_text is not None:
-                raise ValueError("This processor's Q-Former takes no instruction (qformer_instruction_mode='none'); do not pass `qformer_text`.")
+                raise ValueError(
+                    "This processor's Q-Former takes no instruction (qformer_instruction_mode='none'); do not pass "
+                    "`qformer_text`."
+                )
             return None
         if qformer_text is None:
             defaults = {"video": self.video_qformer_instruction, "image": self.image_qformer_instruction}
             texts = [defaults[kind] for kind in kinds]
         elif isinstance(qformer_text, str):
             texts = [qformer_text] * len(kinds)
-        elif isinstance(qformer_text, (list, tuple)) and len(qformer_text) == len(kinds) and all(t is None or isinstance(t, str) for t in qformer_text):
+        elif (
+            isinstance(qformer_text, (list, tuple))
+            and len(qformer_text) == len(kinds)
+            and all(t is None or isinstance(t, str) for t in qformer_text)
+        ):
             texts = list(qformer_text)
         else:
-            raise ValueError(f"`qformer_text` must be one string or a list of {len(kinds)} strings (one per video, then one per image); got {qformer_text!r}.")
+            raise ValueError(
+                f"`qformer_text` must be one string or a list of {len(kinds)} strings (one per video, then one per "
+                f"image); got {qformer_text!r}."
+            )
         if not texts or all(text is None for text in texts):
             return None
         if any(text is None for text in texts):
@@ -402,8 +465,9 @@ class VideoChatProcessor(ProcessorMixin):
                 processor_kwargs["qformer_text"] = qformer_text
         if add_time_message:
             conversation.add_time_messages(self.image_processor.num_frames, processor_kwargs, kwargs)
-        return super().apply_chat_template(conversation.messages, chat_template=chat_template,
-                                           processor_kwargs=processor_kwargs, **kwargs)
+        return super().apply_chat_template(
+            conversation.messages, chat_template=chat_template, processor_kwargs=processor_kwargs, **kwargs
+        )
 
     def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens=True, **kwargs):
         """Decode generated ids (new tokens only) to text."""
@@ -428,7 +492,11 @@ def _is_single_video(value) -> bool:
         return True
     if _is_array(value):
         return value.ndim == 4
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(_is_single_image(frame) and not isinstance(frame, (str, os.PathLike)) for frame in value)
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(_is_single_image(frame) and not isinstance(frame, (str, os.PathLike)) for frame in value)
+    )
 
 
 def _flat_visuals(items, is_single) -> list:
@@ -441,12 +509,18 @@ def _flat_visuals(items, is_single) -> list:
         is_video = is_single is _is_single_video
         if items.ndim == (5 if is_video else 4):
             return list(items)
-        expected = "A video array must have 4 dimensions (T, H, W, 3) (or 5 for a batch)" if is_video else \
-            "An image array must have 2 or 3 dimensions (H, W[, 3]) (or 4 for a batch)"
+        expected = (
+            "A video array must have 4 dimensions (T, H, W, 3) (or 5 for a batch)"
+            if is_video
+            else "An image array must have 2 or 3 dimensions (H, W[, 3]) (or 4 for a batch)"
+        )
         raise ValueError(f"{expected}, got shape {tuple(items.shape)}.")
     if isinstance(items, (list, tuple)):
         return [single for item in items if item is not None for single in _flat_visuals(item, is_single)]
-    raise ValueError(f"Unsupported visual input of type {type(items).__name__}; pass a file path, an array or tensor, PIL images or a list of those.")
+    raise ValueError(
+        f"Unsupported visual input of type {type(items).__name__}; pass a file path, an array or tensor, PIL images "
+        "or a list of those."
+    )
 
 
 def _load_image(image):
@@ -481,7 +555,9 @@ def _per_item(value, count: int, name: str) -> list:
 def get_num_visual_tokens(num_clips: int, num_query_tokens: int = 96) -> int:
     """LLM placeholder positions of one visual item: `num_query_tokens` Q-Former outputs per clip."""
     if int(num_clips) < 1 or int(num_query_tokens) < 1:
-        raise ValueError(f"`num_clips` and `num_query_tokens` must be positive integers, got {num_clips}, {num_query_tokens}.")
+        raise ValueError(
+            f"`num_clips` and `num_query_tokens` must be positive integers, got {num_clips}, {num_query_tokens}."
+        )
     return int(num_clips) * int(num_query_tokens)
 
 

@@ -10,10 +10,19 @@ visual positions hold a placeholder id. With SentencePiece tokenizers every sepa
 import re
 from collections.abc import Mapping
 
+
 # Tokenizer options that segment-wise tokenization with placeholder runs cannot honour.
-UNSUPPORTED_TEXT_KWARGS = ("text_pair", "text_target", "text_pair_target", "is_split_into_words", "stride",
-                           "return_overflowing_tokens", "return_special_tokens_mask", "return_length",
-                           "return_token_type_ids")
+UNSUPPORTED_TEXT_KWARGS = (
+    "text_pair",
+    "text_target",
+    "text_pair_target",
+    "is_split_into_words",
+    "stride",
+    "return_overflowing_tokens",
+    "return_special_tokens_mask",
+    "return_length",
+    "return_token_type_ids",
+)
 MODALITY_TYPES = {"text": 0, "image": 1, "video": 2}
 
 
@@ -35,7 +44,9 @@ class SegmentTokenizer:
         alternatives = "|".join(re.escape(token) for token in sorted(self.placeholder_ids, key=len, reverse=True))
         self.token_pattern = re.compile(alternatives)
         self.pattern = re.compile(f"((?:{alternatives})+)")
-        self.modality = {token: MODALITY_TYPES["video" if "video" in token else "image"] for token in self.placeholder_ids}
+        self.modality = {
+            token: MODALITY_TYPES["video" if "video" in token else "image"] for token in self.placeholder_ids
+        }
 
     @property
     def pad_token_id(self) -> int:
@@ -44,8 +55,10 @@ class SegmentTokenizer:
         for pad_id in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id):
             if pad_id is not None and pad_id not in self.placeholder_ids.values():
                 return int(pad_id)
-        raise ValueError("Cannot pad: the tokenizer's pad and EOS ids are missing or equal to a visual placeholder id; "
-                         "set a distinct `tokenizer.pad_token`.")
+        raise ValueError(
+            "Cannot pad: the tokenizer's pad and EOS ids are missing or equal to a visual placeholder id; "
+            "set a distinct `tokenizer.pad_token`."
+        )
 
     def pieces(self, text: str, item_spans: list[tuple[int, int]]) -> list[tuple[int, str, bool]]:
         """`(start, piece, is_visual)` of one expanded prompt: the text segments between items (empty ones too, the
@@ -61,8 +74,9 @@ class SegmentTokenizer:
         pieces.append((position, text[position:], False))
         return pieces
 
-    def encode(self, text: str, item_spans: list[tuple[int, int]], add_special_tokens: bool = True,
-               with_offsets: bool = False) -> dict:
+    def encode(
+        self, text: str, item_spans: list[tuple[int, int]], add_special_tokens: bool = True, with_offsets: bool = False
+    ) -> dict:
         """`input_ids`, `mm_token_type_ids` (0 text, 1 image, 2 video) and, if asked, `offset_mapping` of one prompt;
         `item_spans` are the `(start, end)` characters of every visual item's expansion."""
         ids, types, offsets = [], [], []
@@ -86,9 +100,20 @@ class SegmentTokenizer:
             encoded["offset_mapping"] = offsets
         return encoded
 
-    def __call__(self, texts: list[str], replacement_offsets: list[list[dict]], add_special_tokens: bool | None = None,
-                 truncation=None, max_length=None, padding=None, pad_to_multiple_of=None, padding_side=None,
-                 return_attention_mask=None, return_offsets_mapping=False, **kwargs) -> dict:
+    def __call__(
+        self,
+        texts: list[str],
+        replacement_offsets: list[list[dict]],
+        add_special_tokens: bool | None = None,
+        truncation=None,
+        max_length=None,
+        padding=None,
+        pad_to_multiple_of=None,
+        padding_side=None,
+        return_attention_mask=None,
+        return_offsets_mapping=False,
+        **kwargs,
+    ) -> dict:
         """Tokenize, truncate (text positions only) and pad a batch of expanded prompts (`replacement_offsets` as
         `ProcessorMixin.get_text_with_replacements` returns them); returns lists (`input_ids`, `attention_mask`,
         `mm_token_type_ids`, and `offset_mapping` when asked)."""
@@ -102,8 +127,10 @@ class SegmentTokenizer:
         if truncate and max_length is None:
             raise ValueError("`truncation=True` needs `max_length`.")
         special = True if add_special_tokens is None else bool(add_special_tokens)
-        rows = [self.encode(text, [item["new_span"] for item in items], special, bool(return_offsets_mapping))
-                for text, items in zip(texts, replacement_offsets)]
+        rows = [
+            self.encode(text, [item["new_span"] for item in items], special, bool(return_offsets_mapping))
+            for text, items in zip(texts, replacement_offsets)
+        ]
         if truncate:
             rows = [self._truncate(row, max_length) for row in rows]
         target = padded_length([len(row["input_ids"]) for row in rows], padding, max_length, pad_to_multiple_of)
@@ -128,11 +155,15 @@ class SegmentTokenizer:
             return row
         from_right = getattr(self.tokenizer, "truncation_side", "right") != "left"
         kept = slice(0, max_length) if from_right else slice(length - max_length, length)
-        removed = row["mm_token_type_ids"][max_length:] if from_right else row["mm_token_type_ids"][: length - max_length]
+        removed = (
+            row["mm_token_type_ids"][max_length:] if from_right else row["mm_token_type_ids"][: length - max_length]
+        )
         if any(removed):
-            raise ValueError(f"Truncating the prompt to max_length={max_length} would cut {sum(1 for t in removed if t)} "
-                             f"visual placeholder positions (prompt length {length}). Please disable truncation or "
-                             "increase `max_length`.")
+            raise ValueError(
+                f"Truncating the prompt to max_length={max_length} would cut {sum(1 for t in removed if t)} "
+                f"visual placeholder positions (prompt length {length}). Please disable truncation or "
+                "increase `max_length`."
+            )
         return {key: values[kept] for key, values in row.items()}
 
 

@@ -23,14 +23,20 @@ IGNORE_INDEX = -100
 TURN_TERMINATORS = ("###", "<|im_end|>", "<|end|>")
 _VISUAL_KEYS = ("pixel_values_videos", "pixel_values")
 _GRID_KEYS = ("video_grid_thw", "image_grid_thw")
-_QFORMER_KEYS = ("video_qformer_input_ids", "video_qformer_attention_mask", "image_qformer_input_ids",
-                 "image_qformer_attention_mask")
+_QFORMER_KEYS = (
+    "video_qformer_input_ids",
+    "video_qformer_attention_mask",
+    "image_qformer_input_ids",
+    "image_qformer_attention_mask",
+)
 
 
 def _text_of(content) -> str:
     if isinstance(content, str):
         return content
-    return "\n".join(block["text"] for block in content or [] if block.get("type", "text") == "text" and "text" in block)
+    return "\n".join(
+        block["text"] for block in content or [] if block.get("type", "text") == "text" and "text" in block
+    )
 
 
 def _with_answer_end(message: dict, answer_end: str) -> dict:
@@ -41,7 +47,9 @@ def _with_answer_end(message: dict, answer_end: str) -> dict:
         message["content"] = (content or "") + answer_end
         return message
     blocks = [dict(block) for block in content]
-    text_indices = [index for index, block in enumerate(blocks) if block.get("type", "text") == "text" and "text" in block]
+    text_indices = [
+        index for index, block in enumerate(blocks) if block.get("type", "text") == "text" and "text" in block
+    ]
     if not text_indices:
         blocks.append({"type": "text", "text": answer_end})
     else:
@@ -98,7 +106,7 @@ def render_with_answer_spans(processor, conversation: list[dict], answer_end: st
         prefix = render(messages[:index], add_generation_prompt=True)
         if ends is None:
             first_turn = render(messages[: index + 1], add_generation_prompt=False)
-            ends = resolve_answer_end(processor, first_turn[len(prefix):], answer_end)
+            ends = resolve_answer_end(processor, first_turn[len(prefix) :], answer_end)
         messages[index] = _with_answer_end(message, ends)
         through_answer = render(messages[: index + 1], add_generation_prompt=False)
         if not through_answer.startswith(prefix):
@@ -110,7 +118,9 @@ def render_with_answer_spans(processor, conversation: list[dict], answer_end: st
         rendered_prefixes.append(through_answer)
     text = render(messages, add_generation_prompt=False)
     if not all(text.startswith(rendered) for rendered in rendered_prefixes):
-        raise ValueError("The chat template renders earlier turns differently once later turns follow; cannot build labels.")
+        raise ValueError(
+            "The chat template renders earlier turns differently once later turns follow; cannot build labels."
+        )
     return text, spans, messages
 
 
@@ -123,7 +133,9 @@ def _common_prefix_length(first: Sequence[int], second: Sequence[int]) -> int:
     return length
 
 
-def _locate_segments(input_ids: list[int], modality: list[int], segment_ids: list[list[int]], separators: list) -> list[int]:
+def _locate_segments(
+    input_ids: list[int], modality: list[int], segment_ids: list[list[int]], separators: list
+) -> list[int]:
     """
     Start position of every text segment (the text between visual items) in a tokenized prompt.
 
@@ -141,7 +153,7 @@ def _locate_segments(input_ids: list[int], modality: list[int], segment_ids: lis
 
     def match(segment, position):
         ids = segment_ids[segment]
-        if input_ids[position:position + len(ids)] != ids:
+        if input_ids[position : position + len(ids)] != ids:
             return None
         position += len(ids)
         if segment == len(segment_ids) - 1:
@@ -152,7 +164,7 @@ def _locate_segments(input_ids: list[int], modality: list[int], segment_ids: lis
             rest = match(segment + 1, after_item)
             if rest is not None:
                 return [position - len(ids), *rest]
-            if not separator or input_ids[after_item:after_item + len(separator)] != separator:
+            if not separator or input_ids[after_item : after_item + len(separator)] != separator:
                 return None
             after_item = skip_visual_run(after_item + len(separator))
         return None
@@ -166,8 +178,14 @@ def _locate_segments(input_ids: list[int], modality: list[int], segment_ids: lis
     return starts
 
 
-def build_labels(processor, text: str, spans: Sequence[tuple[int, int]], input_ids: Sequence[int],
-                 modality: Sequence[int], add_special_tokens: bool = True) -> list[int]:
+def build_labels(
+    processor,
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    input_ids: Sequence[int],
+    modality: Sequence[int],
+    add_special_tokens: bool = True,
+) -> list[int]:
     """
     Labels for one unpadded tokenized prompt: `input_ids` on the tokens of the character `spans` of `text`, `-100`
     elsewhere. `modality` is the processor's `mm_token_type_ids` row (0 for text positions).
@@ -195,9 +213,7 @@ def build_labels(processor, text: str, spans: Sequence[tuple[int, int]], input_i
         return tokenizer(segment_text, add_special_tokens=with_specials)["input_ids"]
 
     segment_ids = [encode(segment, index) for index, segment in enumerate(segments)]
-    separator_ids = [
-        encode(separator, 1) if separator is not None else None for separator in separators
-    ]
+    separator_ids = [encode(separator, 1) if separator is not None else None for separator in separators]
     starts = _locate_segments(input_ids, modality, segment_ids, separator_ids)
 
     labels = [IGNORE_INDEX] * len(input_ids)
@@ -217,8 +233,13 @@ def build_labels(processor, text: str, spans: Sequence[tuple[int, int]], input_i
     return labels
 
 
-def build_training_example(processor, conversation: list[dict], answer_end: str | None = "auto",
-                           processor_kwargs: dict | None = None, **template_kwargs) -> dict:
+def build_training_example(
+    processor,
+    conversation: list[dict],
+    answer_end: str | None = "auto",
+    processor_kwargs: dict | None = None,
+    **template_kwargs,
+) -> dict:
     """
     One training example from a chat conversation (the same format as inference, with assistant messages).
 
@@ -239,8 +260,13 @@ def build_training_example(processor, conversation: list[dict], answer_end: str 
     text, spans, messages = render_with_answer_spans(processor, conversation, answer_end, **template_kwargs)
     processor_kwargs = {**(processor_kwargs or {}), "return_mm_token_type_ids": True}
     inputs = processor.apply_chat_template(
-        messages, add_generation_prompt=False, tokenize=True, return_dict=True, return_tensors="pt",
-        processor_kwargs=processor_kwargs, **template_kwargs,
+        messages,
+        add_generation_prompt=False,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        processor_kwargs=processor_kwargs,
+        **template_kwargs,
     )
     if inputs["input_ids"].shape[0] != 1:
         raise ValueError("`build_training_example` takes one conversation; call it once per conversation.")
@@ -287,8 +313,14 @@ class VideoChatDataCollator:
         answer_end, processor_kwargs: passed to [`build_training_example`] for raw conversations.
     """
 
-    def __init__(self, processor, padding_side: str = "right", conversation_key: str = "messages",
-                 answer_end: str | None = "auto", processor_kwargs: dict | None = None):
+    def __init__(
+        self,
+        processor,
+        padding_side: str = "right",
+        conversation_key: str = "messages",
+        answer_end: str | None = "auto",
+        processor_kwargs: dict | None = None,
+    ):
         if padding_side not in ("left", "right"):
             raise ValueError(f"`padding_side` must be 'left' or 'right', got {padding_side!r}.")
         self.processor = processor
@@ -304,7 +336,9 @@ class VideoChatDataCollator:
             return build_training_example(
                 self.processor, feature[self.conversation_key], self.answer_end, self.processor_kwargs
             )
-        raise ValueError(f"A feature needs `input_ids` or a `{self.conversation_key}` conversation; got keys {sorted(feature)}.")
+        raise ValueError(
+            f"A feature needs `input_ids` or a `{self.conversation_key}` conversation; got keys {sorted(feature)}."
+        )
 
     def __call__(self, features: list[dict]) -> dict:
         if not features:
@@ -312,8 +346,10 @@ class VideoChatDataCollator:
         examples = [self._as_example(feature) for feature in features]
         pad_id = self.processor.segment_tokenizer.pad_token_id
         texts = [torch.as_tensor(example["input_ids"]).reshape(-1) for example in examples]
-        masks = [torch.as_tensor(example.get("attention_mask", torch.ones_like(ids))).reshape(-1)
-                 for example, ids in zip(examples, texts)]
+        masks = [
+            torch.as_tensor(example.get("attention_mask", torch.ones_like(ids))).reshape(-1)
+            for example, ids in zip(examples, texts)
+        ]
         batch = {
             "input_ids": torch.stack(_pad_rows(texts, pad_id, self.padding_side)),
             "attention_mask": torch.stack(_pad_rows(masks, 0, self.padding_side)),
@@ -350,9 +386,14 @@ class VideoChatDataCollator:
             raise ValueError("Either every example with visuals has Q-Former instruction rows or none has.")
         pad_id = self.processor.qformer_tokenizer.pad_token_id or 0
         ids = [torch.as_tensor(example[key]) for example in with_rows]
-        masks = [torch.as_tensor(example.get(f"{modality}_qformer_attention_mask", torch.ones_like(rows)))
-                 for example, rows in zip(with_rows, ids)]
-        return {key: torch.cat(_pad_rows(ids, pad_id, "left")), f"{modality}_qformer_attention_mask": torch.cat(_pad_rows(masks, 0, "left"))}
+        masks = [
+            torch.as_tensor(example.get(f"{modality}_qformer_attention_mask", torch.ones_like(rows)))
+            for example, rows in zip(with_rows, ids)
+        ]
+        return {
+            key: torch.cat(_pad_rows(ids, pad_id, "left")),
+            f"{modality}_qformer_attention_mask": torch.cat(_pad_rows(masks, 0, "left")),
+        }
 
 
 __all__ = [

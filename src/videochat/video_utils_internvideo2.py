@@ -38,7 +38,8 @@ def stride_indices(total_num_frames: int, num_frames: int) -> np.ndarray:
     _check_counts(total_num_frames, num_frames)
     if total_num_frames < num_frames:
         raise ValueError(
-            f"the video has {total_num_frames} frames but {num_frames} are needed (the original demo requires at least "
+            f"the video has {total_num_frames} frames but {num_frames} are needed (the original demo requires at "
+            "least "
             "as many frames as it samples)"
         )
     step = total_num_frames // num_frames
@@ -66,7 +67,9 @@ def kinetics_indices(total_num_frames: int, num_frames: int, clip_index: int = 0
     return np.asarray([min(int(np.round(segment * i)) + offset, last) for i in range(num_frames)], dtype=np.int64)
 
 
-def sample_frame_indices(total_num_frames: int, num_frames: int, sampling: str = "stride", num_clips: int = 1) -> np.ndarray:
+def sample_frame_indices(
+    total_num_frames: int, num_frames: int, sampling: str = "stride", num_clips: int = 1
+) -> np.ndarray:
     """Indices `(num_clips * num_frames,)` of every temporal clip, clip-major (`num_clips > 1` only for
     `"kinetics"`)."""
     if sampling not in FRAME_SAMPLINGS:
@@ -77,7 +80,9 @@ def sample_frame_indices(total_num_frames: int, num_frames: int, sampling: str =
         return stride_indices(total_num_frames, num_frames)
     if sampling == "middle":
         return middle_indices(total_num_frames, num_frames)
-    return np.concatenate([kinetics_indices(total_num_frames, num_frames, clip, num_clips) for clip in range(num_clips)])
+    return np.concatenate(
+        [kinetics_indices(total_num_frames, num_frames, clip, num_clips) for clip in range(num_clips)]
+    )
 
 
 def load_video_frames(
@@ -90,8 +95,11 @@ def load_video_frames(
     raises `FileNotFoundError`; a file that cannot be decoded raises `ValueError` naming it.
     """
     frames, metadata = load_video(
-        path, num_threads=num_threads,
-        sample_indices_fn=lambda metadata: sample_frame_indices(metadata.total_num_frames, num_frames, sampling, num_clips),
+        path,
+        num_threads=num_threads,
+        sample_indices_fn=lambda metadata: sample_frame_indices(
+            metadata.total_num_frames, num_frames, sampling, num_clips
+        ),
     )
     return frames, np.asarray(metadata.frames_indices, dtype=np.int64)
 

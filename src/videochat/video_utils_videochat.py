@@ -119,9 +119,7 @@ def get_uniform_indices(total_num_frames: int, num_frames: int) -> np.ndarray:
     return np.round(np.linspace(0, total_num_frames - 1, num_frames)).astype(np.int64)
 
 
-def get_fps_indices(
-    total_num_frames: int, video_fps: float, fps: float, max_frames: int | None = None
-) -> np.ndarray:
+def get_fps_indices(total_num_frames: int, video_fps: float, fps: float, max_frames: int | None = None) -> np.ndarray:
     """
     Indices that sample the video at `fps` frames per second (at least one frame). If that is more than
     `max_frames`, `max_frames` frames are spread uniformly instead.
@@ -361,8 +359,7 @@ def _plan_groups(index: _PacketIndex, wanted_pts: list[int]) -> list[tuple[int, 
         seek_pts = int(index.keyframe_pts[key_position]) if key_position >= 0 else int(index.frame_pts[0])
         position = frame_position[pts]
         if groups and (
-            seek_pts <= groups[-1][1][-1]
-            or position - last_position <= _MAX_FRAMES_DECODED_INSTEAD_OF_SEEK
+            seek_pts <= groups[-1][1][-1] or position - last_position <= _MAX_FRAMES_DECODED_INSTEAD_OF_SEEK
         ):
             groups[-1][1].append(pts)
         else:
@@ -384,8 +381,9 @@ def _set_codec_threads(stream, codec_threads: int, frame_threads: bool) -> None:
         stream.thread_count = 1
 
 
-def _decode_group(container, stream, seek_pts: int | None, wanted: list[int], disposable: frozenset,
-                  skip_disposable: bool) -> dict[int, np.ndarray]:
+def _decode_group(
+    container, stream, seek_pts: int | None, wanted: list[int], disposable: frozenset, skip_disposable: bool
+) -> dict[int, np.ndarray]:
     """
     Decode the frames `wanted` (sorted time stamps) that depend on the key frame at `seek_pts` (`None`: decode
     from where the freshly opened `container` starts).
@@ -584,7 +582,7 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
             raise ValueError(
                 f"Could not decode frame(s) {missing} of {path} (decoded {count} frames); the file looks truncated "
                 "or corrupt."
-            )
+            ) from None
         frames = np.stack([by_position[int(i)] for i in indices])
         timestamps = [float(i) / video_fps for i in indices] if video_fps else None
     except av.error.FFmpegError as error:
@@ -636,7 +634,9 @@ def _load_with_decord(path: str, sample_indices: Callable[[VideoMetadata], np.nd
 
 
 def _checked_indices(sample_indices, total_num_frames: int, video_fps: float | None) -> np.ndarray:
-    indices = np.asarray(sample_indices(VideoMetadata(total_num_frames=total_num_frames, fps=video_fps)), dtype=np.int64)
+    indices = np.asarray(
+        sample_indices(VideoMetadata(total_num_frames=total_num_frames, fps=video_fps)), dtype=np.int64
+    )
     if indices.ndim != 1 or indices.size == 0 or indices.min() < 0 or indices.max() >= total_num_frames:
         raise ValueError(f"Frame indices {indices.tolist()} are out of range for {total_num_frames} frames.")
     return indices
@@ -745,11 +745,16 @@ def load_video_frames(
     if is_file:
         video = local_path(video, "video")
         if do_sample_frames is False:
-            raise ValueError("Video files are always sampled; `do_sample_frames=False` only applies to decoded frames.")
+            raise ValueError(
+                "Video files are always sampled; `do_sample_frames=False` only applies to decoded frames."
+            )
     elif getattr(video, "ndim", 4) != 4:
         raise ValueError(f"A video array must have 4 dimensions (T, H, W, 3), got shape {tuple(video.shape)}.")
-    sample = do_sample_frames if do_sample_frames is not None else (
-        is_file or num_frames is not None or fps is not None or bound is not None)
+    sample = (
+        do_sample_frames
+        if do_sample_frames is not None
+        else (is_file or num_frames is not None or fps is not None or bound is not None)
+    )
     if not sample:
         frames = to_rgb_frames(video)
         if isinstance(metadata, VideoChatVideoMetadata) and len(metadata.frames_indices or []) == len(frames):
@@ -760,15 +765,22 @@ def load_video_frames(
         num_frames = default_num_frames  # with `fps` alone, sample at that rate without a cap
     if sampling is None:
         sampling = "mvbench" if bound is not None else ("fps" if fps is not None else "segments")
-    return load_video(video, num_frames=num_frames, sampling=sampling, fps=fps, bound=bound,
-                      backend=video_backend or "pyav", video_fps=None if is_file else video_fps)
+    return load_video(
+        video,
+        num_frames=num_frames,
+        sampling=sampling,
+        fps=fps,
+        bound=bound,
+        backend=video_backend or "pyav",
+        video_fps=None if is_file else video_fps,
+    )
 
 
 def local_path(path, kind: str = "video") -> str:
     """A local file path from `path` or a `file://` URL; other URLs are refused (download them first)."""
     path = os.fspath(path)
     if path.startswith("file://"):
-        path = path[len("file://"):]
+        path = path[len("file://") :]
     elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
         raise ValueError(f"Only local {kind} files are supported, got the URL {path!r}; download it first.")
     return path

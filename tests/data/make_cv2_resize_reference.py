@@ -46,8 +46,14 @@ def main() -> int:
     records = []
     for height, width, dst_h, dst_w, seed in cases():
         resized = cv2.resize(reference_image(height, width, seed), (dst_w, dst_h))
-        records.append({"src": [height, width], "dst": [dst_h, dst_w], "seed": seed,
-                        "sha256": hashlib.sha256(np.ascontiguousarray(resized).tobytes()).hexdigest()})
+        records.append(
+            {
+                "src": [height, width],
+                "dst": [dst_h, dst_w],
+                "seed": seed,
+                "sha256": hashlib.sha256(np.ascontiguousarray(resized).tobytes()).hexdigest(),
+            }
+        )
     output = Path(__file__).with_name("cv2_resize_reference.json")
     header = {"opencv": cv2.__version__, "optimized": cv2.useOptimized(), "numpy": np.__version__}
     lines = [json.dumps(header)[:-1] + ', "cases": [']

@@ -29,10 +29,14 @@ def load_converted(model_dir, device: str = "cpu", dtype: str = "float32"):
     if path.exists():
         config_file = path / "config.json"
         if not config_file.is_file():
-            raise ChatError(f"{path} is not a converted videochat checkpoint (no config.json); create one with `videochat convert`")
+            raise ChatError(
+                f"{path} is not a converted videochat checkpoint (no config.json); create one with `videochat convert`"
+            )
         if '"videochat"' not in config_file.read_text():
-            raise ChatError(f"{path} is not a converted videochat checkpoint (config.json has another model_type); "
-                            "convert the original checkpoint with `videochat convert`")
+            raise ChatError(
+                f"{path} is not a converted videochat checkpoint (config.json has another model_type); "
+                "convert the original checkpoint with `videochat convert`"
+            )
     if dtype not in DTYPES:
         raise ChatError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     try:
@@ -64,15 +68,32 @@ def build_conversation(video, question: str, history: list[tuple[str, str]] | No
 
 
 @torch.no_grad()
-def answer(model, processor, video, question: str, history=None, max_new_tokens: int = 256, stream: bool = False,
-           num_frames: int | None = None, hd_num: int | None = None, video_features=None, **generate_kwargs) -> dict:
+def answer(
+    model,
+    processor,
+    video,
+    question: str,
+    history=None,
+    max_new_tokens: int = 256,
+    stream: bool = False,
+    num_frames: int | None = None,
+    hd_num: int | None = None,
+    video_features=None,
+    **generate_kwargs,
+) -> dict:
     """Answer `question` about `video`; returns `{"text", "num_new_tokens", "seconds", "video_features"}`.
     Pass the returned `video_features` back to skip re-encoding the video in later turns."""
     _check_video(video)
-    processor_kwargs = {key: value for key, value in (("num_frames", num_frames), ("hd_num", hd_num)) if value is not None}
+    processor_kwargs = {
+        key: value for key, value in (("num_frames", num_frames), ("hd_num", hd_num)) if value is not None
+    }
     inputs = processor.apply_chat_template(
-        build_conversation(video, question, history), add_generation_prompt=True, tokenize=True, return_dict=True,
-        return_tensors="pt", processor_kwargs=processor_kwargs,
+        build_conversation(video, question, history),
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        processor_kwargs=processor_kwargs,
     )
     inputs = inputs.to(model.device)
     if "pixel_values_videos" in inputs:
@@ -80,19 +101,28 @@ def answer(model, processor, video, question: str, history=None, max_new_tokens:
     start = time.perf_counter()
     if video_features is None and "pixel_values_videos" in inputs:
         video_features = model.model.get_video_features(
-            inputs["pixel_values_videos"], inputs.get("video_qformer_input_ids"), inputs.get("video_qformer_attention_mask")
+            inputs["pixel_values_videos"],
+            inputs.get("video_qformer_input_ids"),
+            inputs.get("video_qformer_attention_mask"),
         )
-    model_inputs = {key: value for key, value in inputs.items()
-                    if key not in ("pixel_values_videos", "video_grid_thw", "video_qformer_input_ids",
-                                   "video_qformer_attention_mask")}
+    model_inputs = {
+        key: value
+        for key, value in inputs.items()
+        if key
+        not in ("pixel_values_videos", "video_grid_thw", "video_qformer_input_ids", "video_qformer_attention_mask")
+    }
     if video_features is not None:
         model_inputs["mm_encoder_outputs"] = {"video": video_features}
     streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True) if stream else None
     output = model.generate(**model_inputs, max_new_tokens=max_new_tokens, streamer=streamer, **generate_kwargs)
-    new_tokens = output[0, inputs["input_ids"].shape[1]:]
+    new_tokens = output[0, inputs["input_ids"].shape[1] :]
     text = processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
-    return {"text": text, "num_new_tokens": int(new_tokens.numel()), "seconds": time.perf_counter() - start,
-            "video_features": video_features}
+    return {
+        "text": text,
+        "num_new_tokens": int(new_tokens.numel()),
+        "seconds": time.perf_counter() - start,
+        "video_features": video_features,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             question = line.strip()
             if not question:
                 break
-            result = answer(model, processor, args.video, question, history=history, stream=True,
-                            video_features=features, **options)
+            result = answer(
+                model,
+                processor,
+                args.video,
+                question,
+                history=history,
+                stream=True,
+                video_features=features,
+                **options,
+            )
             print()
             history.append((question, result["text"]))
             features = result["video_features"]

@@ -21,15 +21,21 @@ from ..parity import verify_converted_folder
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("source", help="original checkpoint: hub snapshot folder, .pth/.bin/.safetensors file, original folder")
+    parser.add_argument(
+        "source", help="original checkpoint: hub snapshot folder, .pth/.bin/.safetensors file, original folder"
+    )
     parser.add_argument("output", help="folder to create (written to a temporary folder and renamed at the end)")
     parser.add_argument("--preset", choices=preset_names(), help="model preset (default: detected from the source)")
-    parser.add_argument("--llm", help="base LLM folder (VideoChat2 / VideoChat; for InternVideo2-Chat: LLM config override)")
+    parser.add_argument(
+        "--llm", help="base LLM folder (VideoChat2 / VideoChat; for InternVideo2-Chat: LLM config override)"
+    )
     parser.add_argument("--vit", help="VideoChat v1: EVA ViT-g checkpoint (eva_vit_g.pth)")
     parser.add_argument("--qformer", help="VideoChat v1: BLIP-2 Q-Former checkpoint")
     parser.add_argument("--tokenizer", help="LLM tokenizer folder (default: found in the source or --llm folder)")
     parser.add_argument("--qformer-tokenizer", help="Q-Former BERT tokenizer folder (vocab.txt); [DEC] is added")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), help="cast floating tensors (default: keep the source dtypes)")
+    parser.add_argument(
+        "--dtype", choices=sorted(DTYPES), help="cast floating tensors (default: keep the source dtypes)"
+    )
     parser.add_argument("--verify", action="store_true", help="compare converted and reference computations")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the result to this Hub repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: only list the files to upload")
@@ -48,10 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = convert(
-            args.source, args.output, preset=args.preset, llm=args.llm, vit=args.vit, qformer=args.qformer,
-            tokenizer=args.tokenizer, qformer_tokenizer=args.qformer_tokenizer, dtype=args.dtype, verify=args.verify,
-            push_to_hub=args.push_to_hub, max_shard_size=args.max_shard_size, overwrite=args.overwrite,
-            progress=not args.no_progress, push_dry_run=args.dry_run,
+            args.source,
+            args.output,
+            preset=args.preset,
+            llm=args.llm,
+            vit=args.vit,
+            qformer=args.qformer,
+            tokenizer=args.tokenizer,
+            qformer_tokenizer=args.qformer_tokenizer,
+            dtype=args.dtype,
+            verify=args.verify,
+            push_to_hub=args.push_to_hub,
+            max_shard_size=args.max_shard_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            push_dry_run=args.dry_run,
         )
         fixture_report = None
         if args.verify and is_fixture_folder(Path(args.source)):
@@ -60,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {result.output} ({result.preset}): {result.num_tensors} tensors, {result.total_bytes / 1e9:.2f} GB in "
-          f"{len(result.shards)} shard(s); {len(result.dropped)} source key(s) dropped by name")
+    print(
+        f"wrote {result.output} ({result.preset}): {result.num_tensors} tensors, {result.total_bytes / 1e9:.2f} GB in "
+        f"{len(result.shards)} shard(s); {len(result.dropped)} source key(s) dropped by name"
+    )
     if result.uploaded is not None:
         verb = "would upload" if args.dry_run else "uploaded"
         print(f"{verb} {len(result.uploaded)} file(s) to {args.push_to_hub}: " + ", ".join(result.uploaded))

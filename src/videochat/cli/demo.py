@@ -30,8 +30,19 @@ from ..convert.converter import convert
 from .chat import answer, load_converted
 
 
-DEMO_DIMS = {"vision": 64, "vision_layers": 2, "vision_heads": 4, "qformer": 64, "qformer_layers": 2,
-             "qformer_heads": 4, "llm": 64, "llm_layers": 2, "llm_heads": 4, "llm_kv_heads": 2, "lora_r": 4}
+DEMO_DIMS = {
+    "vision": 64,
+    "vision_layers": 2,
+    "vision_heads": 4,
+    "qformer": 64,
+    "qformer_layers": 2,
+    "qformer_heads": 4,
+    "llm": 64,
+    "llm_layers": 2,
+    "llm_heads": 4,
+    "llm_kv_heads": 2,
+    "lora_r": 4,
+}
 DEMO_CORPUS = [
     "[INST] <Video></Video> Describe the action step by step. [/INST] A person walks to the door and opens it.",
     "You are a helpful video assistant. The video contains 8 frames sampled at 0.1, 0.5 seconds.",
@@ -47,12 +58,16 @@ def train_llm_tokenizer(folder: Path, vocab_size: int = 300) -> None:
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False)
     # Every printable ASCII character is in the vocabulary: an unknown character would become `<unk>` (id 0), the
     # visual placeholder id, and make the prompt's placeholder count wrong.
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
-                                  initial_alphabet=sorted(set(string.printable) - set(string.whitespace) | {"▁"}))
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
+        initial_alphabet=sorted(set(string.printable) - set(string.whitespace) | {"▁"}),
+    )
     tokenizer.train_from_iterator(DEMO_CORPUS, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<unk>"
+    )
     fast.save_pretrained(folder)
 
 
@@ -70,22 +85,49 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
     head_dim = h // dims["llm_heads"]
     kv = head_dim * dims["llm_kv_heads"]
     mlp_v, mlp_h, r = int(v * 48 / 11), 2 * h, dims["lora_r"]
-    shapes = {"query_tokens": (1, 32, q), "extra_query_tokens": (1, 64, q), "vision_encoder.cls_token": (1, 1, v),
-              "vision_encoder.pos_embed": (1, 1 + 8 * 256, v), "vision_encoder.img_pos_embed": (1, 257, v),
-              "vision_encoder.patch_embed.proj.weight": (v, 3, 1, 14, 14), "vision_encoder.patch_embed.proj.bias": (v,),
-              "vision_layernorm.weight": (v,), "vision_layernorm.bias": (v,), "project_up.weight": (h, q),
-              "project_up.bias": (h,), "project_down.weight": (q, h), "project_down.bias": (q,)}
+    shapes = {
+        "query_tokens": (1, 32, q),
+        "extra_query_tokens": (1, 64, q),
+        "vision_encoder.cls_token": (1, 1, v),
+        "vision_encoder.pos_embed": (1, 1 + 8 * 256, v),
+        "vision_encoder.img_pos_embed": (1, 257, v),
+        "vision_encoder.patch_embed.proj.weight": (v, 3, 1, 14, 14),
+        "vision_encoder.patch_embed.proj.bias": (v,),
+        "vision_layernorm.weight": (v,),
+        "vision_layernorm.bias": (v,),
+        "project_up.weight": (h, q),
+        "project_up.bias": (h,),
+        "project_down.weight": (q, h),
+        "project_down.bias": (q,),
+    }
     for i in range(dims["vision_layers"]):
         block = f"vision_encoder.blocks.{i}"
-        shapes.update({f"{block}.ls1": (v,), f"{block}.ls2": (v,), f"{block}.norm1.weight": (v,), f"{block}.norm2.weight": (v,),
-                       f"{block}.attn.qkv.weight": (3 * v, v), f"{block}.attn.proj.weight": (v, v), f"{block}.attn.proj.bias": (v,),
-                       f"{block}.attn.q_norm.weight": (v,), f"{block}.attn.k_norm.weight": (v,),
-                       f"{block}.mlp.fc1.weight": (mlp_v, v), f"{block}.mlp.fc1.bias": (mlp_v,),
-                       f"{block}.mlp.fc2.weight": (v, mlp_v), f"{block}.mlp.fc2.bias": (v,)})
+        shapes.update(
+            {
+                f"{block}.ls1": (v,),
+                f"{block}.ls2": (v,),
+                f"{block}.norm1.weight": (v,),
+                f"{block}.norm2.weight": (v,),
+                f"{block}.attn.qkv.weight": (3 * v, v),
+                f"{block}.attn.proj.weight": (v, v),
+                f"{block}.attn.proj.bias": (v,),
+                f"{block}.attn.q_norm.weight": (v,),
+                f"{block}.attn.k_norm.weight": (v,),
+                f"{block}.mlp.fc1.weight": (mlp_v, v),
+                f"{block}.mlp.fc1.bias": (mlp_v,),
+                f"{block}.mlp.fc2.weight": (v, mlp_v),
+                f"{block}.mlp.fc2.bias": (v,),
+            }
+        )
     bert = "qformer.bert"
-    shapes.update({f"{bert}.embeddings.word_embeddings.weight": (qformer_vocab, q),
-                   f"{bert}.embeddings.position_embeddings.weight": (64, q),
-                   f"{bert}.embeddings.LayerNorm.weight": (q,), f"{bert}.embeddings.LayerNorm.bias": (q,)})
+    shapes.update(
+        {
+            f"{bert}.embeddings.word_embeddings.weight": (qformer_vocab, q),
+            f"{bert}.embeddings.position_embeddings.weight": (64, q),
+            f"{bert}.embeddings.LayerNorm.weight": (q,),
+            f"{bert}.embeddings.LayerNorm.bias": (q,),
+        }
+    )
     for i in range(dims["qformer_layers"]):
         layer = f"{bert}.encoder.layer.{i}"
         parts = ["attention"] + (["crossattention"] if i % 2 == 0 else [])
@@ -94,24 +136,50 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
             for name, in_width in (("query", q), ("key", width), ("value", width)):
                 shapes[f"{layer}.{part}.self.{name}.weight"] = (q, in_width)
                 shapes[f"{layer}.{part}.self.{name}.bias"] = (q,)
-            shapes.update({f"{layer}.{part}.output.dense.weight": (q, q), f"{layer}.{part}.output.dense.bias": (q,),
-                           f"{layer}.{part}.output.LayerNorm.weight": (q,), f"{layer}.{part}.output.LayerNorm.bias": (q,)})
+            shapes.update(
+                {
+                    f"{layer}.{part}.output.dense.weight": (q, q),
+                    f"{layer}.{part}.output.dense.bias": (q,),
+                    f"{layer}.{part}.output.LayerNorm.weight": (q,),
+                    f"{layer}.{part}.output.LayerNorm.bias": (q,),
+                }
+            )
         for suffix in ("", "_query"):
-            shapes.update({f"{layer}.intermediate{suffix}.dense.weight": (2 * q, q), f"{layer}.intermediate{suffix}.dense.bias": (2 * q,),
-                           f"{layer}.output{suffix}.dense.weight": (q, 2 * q), f"{layer}.output{suffix}.dense.bias": (q,),
-                           f"{layer}.output{suffix}.LayerNorm.weight": (q,), f"{layer}.output{suffix}.LayerNorm.bias": (q,)})
+            shapes.update(
+                {
+                    f"{layer}.intermediate{suffix}.dense.weight": (2 * q, q),
+                    f"{layer}.intermediate{suffix}.dense.bias": (2 * q,),
+                    f"{layer}.output{suffix}.dense.weight": (q, 2 * q),
+                    f"{layer}.output{suffix}.dense.bias": (q,),
+                    f"{layer}.output{suffix}.LayerNorm.weight": (q,),
+                    f"{layer}.output{suffix}.LayerNorm.bias": (q,),
+                }
+            )
     lm = "lm.base_model.model"
     adapted = {}
     for i in range(dims["llm_layers"]):
         layer = f"{lm}.model.layers.{i}"
-        adapted.update({f"{layer}.self_attn.q_proj": (h, h), f"{layer}.self_attn.k_proj": (kv, h),
-                        f"{layer}.self_attn.v_proj": (kv, h), f"{layer}.self_attn.o_proj": (h, h),
-                        f"{layer}.mlp.gate_proj": (mlp_h, h), f"{layer}.mlp.up_proj": (mlp_h, h), f"{layer}.mlp.down_proj": (h, mlp_h)})
+        adapted.update(
+            {
+                f"{layer}.self_attn.q_proj": (h, h),
+                f"{layer}.self_attn.k_proj": (kv, h),
+                f"{layer}.self_attn.v_proj": (kv, h),
+                f"{layer}.self_attn.o_proj": (h, h),
+                f"{layer}.mlp.gate_proj": (mlp_h, h),
+                f"{layer}.mlp.up_proj": (mlp_h, h),
+                f"{layer}.mlp.down_proj": (h, mlp_h),
+            }
+        )
         shapes.update({f"{layer}.input_layernorm.weight": (h,), f"{layer}.post_attention_layernorm.weight": (h,)})
     adapted[f"{lm}.lm_head"] = (llm_vocab, h)
     for module, (out_features, in_features) in adapted.items():
-        shapes.update({f"{module}.weight": (out_features, in_features), f"{module}.lora_A.default.weight": (r, in_features),
-                       f"{module}.lora_B.default.weight": (out_features, r)})
+        shapes.update(
+            {
+                f"{module}.weight": (out_features, in_features),
+                f"{module}.lora_A.default.weight": (r, in_features),
+                f"{module}.lora_B.default.weight": (out_features, r),
+            }
+        )
     shapes.update({f"{lm}.model.embed_tokens.weight": (llm_vocab, h), f"{lm}.model.norm.weight": (h,)})
     return shapes
 
@@ -121,38 +189,82 @@ def write_original_checkpoint(folder: Path, seed: int = 0, dims: dict = DEMO_DIM
     folder.mkdir(parents=True, exist_ok=True)
     train_llm_tokenizer(folder / "llm_tokenizer")
     qformer_vocab = write_qformer_vocab(folder / "qformer_tokenizer") + 1  # + [DEC], added by the original
-    lm_config = {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_size": dims["llm"],
-                 "intermediate_size": 2 * dims["llm"], "num_hidden_layers": dims["llm_layers"],
-                 "num_attention_heads": dims["llm_heads"], "num_key_value_heads": dims["llm_kv_heads"],
-                 "head_dim": dims["llm"] // dims["llm_heads"], "vocab_size": 300, "rms_norm_eps": 1e-5,
-                 "rope_theta": 1e6, "max_position_embeddings": 2048, "sliding_window": None, "bos_token_id": 1,
-                 "eos_token_id": 2, "tie_word_embeddings": False}
+    lm_config = {
+        "architectures": ["MistralForCausalLM"],
+        "model_type": "mistral",
+        "hidden_size": dims["llm"],
+        "intermediate_size": 2 * dims["llm"],
+        "num_hidden_layers": dims["llm_layers"],
+        "num_attention_heads": dims["llm_heads"],
+        "num_key_value_heads": dims["llm_kv_heads"],
+        "head_dim": dims["llm"] // dims["llm_heads"],
+        "vocab_size": 300,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1e6,
+        "max_position_embeddings": 2048,
+        "sliding_window": None,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "tie_word_embeddings": False,
+    }
     (folder / "lm_config").mkdir(exist_ok=True)
     (folder / "lm_config" / "config.json").write_text(json.dumps(lm_config, indent=2))
     generator = torch.Generator().manual_seed(seed)
     state_dict = {}
     for key, shape in original_internvideo2_chat_shapes(dims, 300, qformer_vocab).items():
-        scale = 1.0 if key.endswith(("norm1.weight", "norm2.weight", "LayerNorm.weight", "norm.weight", "layernorm.weight")) else 0.0
+        scale = (
+            1.0
+            if key.endswith(("norm1.weight", "norm2.weight", "LayerNorm.weight", "norm.weight", "layernorm.weight"))
+            else 0.0
+        )
         state_dict[key] = scale + 0.05 * torch.randn(shape, generator=generator)
     state_dict["qformer.bert.embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
     save_file(state_dict, folder / "original_checkpoint.safetensors", metadata={"format": "pt"})
     original_config = {
-        "architectures": ["InternVideo2_VideoChat2"], "model_cls": "InternVideo2_VideoChat2", "variant": "HD (demo)",
+        "architectures": ["InternVideo2_VideoChat2"],
+        "model_cls": "InternVideo2_VideoChat2",
+        "variant": "HD (demo)",
         "model_config": {
-            "vision_encoder": {"name": "internvideo2-1B", "img_size": 224, "patch_size": 14, "d_model": dims["vision"],
-                               "encoder_embed_dim": dims["vision"], "num_frames": 8, "tubelet_size": 1,
-                               "sep_image_video_pos_embed": True, "x_vis_return_idx": -2, "x_vis_only": True},
+            "vision_encoder": {
+                "name": "internvideo2-1B",
+                "img_size": 224,
+                "patch_size": 14,
+                "d_model": dims["vision"],
+                "encoder_embed_dim": dims["vision"],
+                "num_frames": 8,
+                "tubelet_size": 1,
+                "sep_image_video_pos_embed": True,
+                "x_vis_return_idx": -2,
+                "x_vis_only": True,
+            },
             "bridge": {"name": "qformer", "num_query_token": 32, "extra_num_query_token": 64},
-            "llm": {"name": "mistral_7b", "use_lora": True, "lora_r": dims["lora_r"], "lora_alpha": 2 * dims["lora_r"]},
+            "llm": {
+                "name": "mistral_7b",
+                "use_lora": True,
+                "lora_r": dims["lora_r"],
+                "lora_alpha": 2 * dims["lora_r"],
+            },
         },
         "tiny_overrides": {
-            "vision_encoder_ctor": {"embed_dim": dims["vision"], "depth": dims["vision_layers"] + 1,
-                                    "num_heads": dims["vision_heads"], "mlp_ratio": "48/11", "qkv_bias": False,
-                                    "qk_normalization": True, "init_values": 1e-5, "blocks_built": dims["vision_layers"]},
+            "vision_encoder_ctor": {
+                "embed_dim": dims["vision"],
+                "depth": dims["vision_layers"] + 1,
+                "num_heads": dims["vision_heads"],
+                "mlp_ratio": "48/11",
+                "qkv_bias": False,
+                "qk_normalization": True,
+                "init_values": 1e-5,
+                "blocks_built": dims["vision_layers"],
+            },
             "qformer_bert_config (replaces bert-base-uncased)": {
-                "vocab_size": qformer_vocab - 1, "hidden_size": dims["qformer"], "num_hidden_layers": dims["qformer_layers"],
-                "num_attention_heads": dims["qformer_heads"], "intermediate_size": 2 * dims["qformer"],
-                "max_position_embeddings": 64, "layer_norm_eps": 1e-12},
+                "vocab_size": qformer_vocab - 1,
+                "hidden_size": dims["qformer"],
+                "num_hidden_layers": dims["qformer_layers"],
+                "num_attention_heads": dims["qformer_heads"],
+                "intermediate_size": 2 * dims["qformer"],
+                "max_position_embeddings": 64,
+                "layer_norm_eps": 1e-12,
+            },
             "qformer_vocab_after_[DEC]": qformer_vocab,
         },
     }
@@ -169,7 +281,7 @@ def write_demo_video(path: Path, num_frames: int = 48, fps: int = 12, width: int
             frame = np.zeros((height, width, 3), dtype=np.uint8)
             frame[..., 2] = 160
             left = int(index * (width - 40) / max(1, num_frames - 1))
-            frame[70:110, left:left + 40] = (220, 30, 30)
+            frame[70:110, left : left + 40] = (220, 30, 30)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -187,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="videochat-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    print("videochat demo -- NOTE: the model has RANDOM weights; expect a gibberish answer. It shows the pipeline:\n"
-          "original-layout checkpoint -> conversion -> processor -> streamed generate().", flush=True)
+    print(
+        "videochat demo -- NOTE: the model has RANDOM weights; expect a gibberish answer. It shows the pipeline:\n"
+        "original-layout checkpoint -> conversion -> processor -> streamed generate().",
+        flush=True,
+    )
     timings = {}
     start = time.perf_counter()
     original = write_original_checkpoint(workdir / "original", seed=args.seed)

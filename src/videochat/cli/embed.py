@@ -58,12 +58,16 @@ def load_embedding_model(folder: str | Path, dtype: torch.dtype = torch.float32,
     config = AutoConfig.from_pretrained(folder)
     if config.model_type == "internvideo2":
         model = InternVideo2VideoTextModel.from_pretrained(folder, dtype=dtype)
-    elif config.model_type == "internvideo2_vision" and "InternVideo2ForVideoClassification" in (config.architectures or []):
+    elif config.model_type == "internvideo2_vision" and "InternVideo2ForVideoClassification" in (
+        config.architectures or []
+    ):
         model = InternVideo2ForVideoClassification.from_pretrained(folder, dtype=dtype).internvideo2
     elif config.model_type == "internvideo2_vision":
         model = InternVideo2Model.from_pretrained(folder, dtype=dtype)
     else:
-        raise ValueError(f"{folder} holds a {config.model_type!r} model; `videochat embed` needs an InternVideo2 model")
+        raise ValueError(
+            f"{folder} holds a {config.model_type!r} model; `videochat embed` needs an InternVideo2 model"
+        )
     return model.to(device).eval(), AutoImageProcessor.from_pretrained(folder)
 
 
@@ -88,18 +92,28 @@ def _preprocess(image_processor, path: Path, skip_errors: bool):
         return None, str(error)
 
 
-def embed_videos(model, image_processor, videos: list[Path], batch_size: int = 8, normalize: bool = True,
-                 skip_errors: bool = False, progress: bool = True, decode_workers: int = 2):
+def embed_videos(
+    model,
+    image_processor,
+    videos: list[Path],
+    batch_size: int = 8,
+    normalize: bool = True,
+    skip_errors: bool = False,
+    progress: bool = True,
+    decode_workers: int = 2,
+):
     """Embeddings `(N, D)` of the videos that could be read, their paths and `{path: error}` of the skipped ones.
     Videos are decoded and preprocessed in `decode_workers` threads while the model runs."""
     embeddings, kept, skipped = [], [], {}
     num_views = image_processor.num_views
-    with ThreadPoolExecutor(max_workers=max(1, decode_workers)) as pool, \
-            tqdm(total=len(videos), unit="video", desc="embedding", disable=not progress) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, decode_workers)) as pool,
+        tqdm(total=len(videos), unit="video", desc="embedding", disable=not progress) as bar,
+    ):
         pending = [pool.submit(_preprocess, image_processor, path, skip_errors) for path in videos]
         for start in range(0, len(videos), batch_size):
             batch, paths = [], []
-            for path, future in zip(videos[start:start + batch_size], pending[start:start + batch_size]):
+            for path, future in zip(videos[start : start + batch_size], pending[start : start + batch_size]):
                 pixel_values, error = future.result()
                 if error is not None:
                     skipped[str(path)] = error
@@ -109,7 +123,7 @@ def embed_videos(model, image_processor, videos: list[Path], batch_size: int = 8
             if batch:
                 embeddings.append(embed_clips(model, torch.cat(batch), num_views, normalize))
                 kept.extend(paths)
-            bar.update(len(videos[start:start + batch_size]))
+            bar.update(len(videos[start : start + batch_size]))
     result = torch.cat(embeddings) if embeddings else torch.empty(0, 0)
     return result, kept, skipped
 
@@ -154,8 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         videos = expand_videos(args.videos)
         model, image_processor = load_embedding_model(args.model, DTYPES[args.dtype], args.device)
-        embeddings, paths, skipped = embed_videos(model, image_processor, videos, args.batch_size,
-                                                  not args.no_normalize, args.skip_errors, not args.no_progress)
+        embeddings, paths, skipped = embed_videos(
+            model,
+            image_processor,
+            videos,
+            args.batch_size,
+            not args.no_normalize,
+            args.skip_errors,
+            not args.no_progress,
+        )
         if not paths:
             raise ValueError("no video could be embedded")
         write_embeddings(Path(args.output), embeddings, paths)

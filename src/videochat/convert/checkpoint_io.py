@@ -138,8 +138,16 @@ class SafetensorsReader:
                     continue
                 start, end = entry["data_offsets"]
                 if base + end > size:
-                    raise ValueError(f"{path} is truncated: tensor {key!r} ends at byte {base + end} but the file has {size}")
-                self._entries[key] = (Path(path), TORCH_DTYPES[entry["dtype"]], tuple(entry["shape"]), base + start, base + end)
+                    raise ValueError(
+                        f"{path} is truncated: tensor {key!r} ends at byte {base + end} but the file has {size}"
+                    )
+                self._entries[key] = (
+                    Path(path),
+                    TORCH_DTYPES[entry["dtype"]],
+                    tuple(entry["shape"]),
+                    base + start,
+                    base + end,
+                )
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries

@@ -31,8 +31,14 @@ from .verify import format_parity, verify_visual_path
 from .writer import ShardWriter, TensorSpec, fsync_directory, parse_size, plan_shards, shard_file_names, write_index
 
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -66,7 +72,8 @@ def compare_with_model(target_shapes: dict[str, tuple[int, ...]], config) -> dic
         "missing": sorted(set(expected) - set(target_shapes)),
         "unexpected": sorted(set(target_shapes) - set(expected)),
         "mismatched": sorted(
-            (name, target_shapes[name], expected[name]) for name in set(expected) & set(target_shapes)
+            (name, target_shapes[name], expected[name])
+            for name in set(expected) & set(target_shapes)
             if tuple(target_shapes[name]) != tuple(expected[name])
         ),
     }
@@ -78,14 +85,18 @@ def plan_conversion(source: ConversionSource, dtype: torch.dtype | None, max_sha
     plan = source.key_map.plan(checkpoint.keys())
     specs: list[TensorSpec] = []
     for op in plan.operations:
-        shapes = transform_shapes(op.transform, checkpoint.shape(op.source), len(op.targets), **dict(op.transform_args))
+        shapes = transform_shapes(
+            op.transform, checkpoint.shape(op.source), len(op.targets), **dict(op.transform_args)
+        )
         source_dtype = checkpoint.dtype(op.source)
         target_dtype = dtype if dtype is not None and source_dtype.is_floating_point else source_dtype
         specs.extend(TensorSpec(target, target_dtype, tuple(shape)) for target, shape in zip(op.targets, shapes))
     problems = compare_with_model({spec.name: spec.shape for spec in specs}, source.config)
     if any(problems.values()):
         shown = {key: value[:20] for key, value in problems.items() if value}
-        raise ConversionError(f"the converted weights would not match our model for preset {source.preset.name!r}: {shown}")
+        raise ConversionError(
+            f"the converted weights would not match our model for preset {source.preset.name!r}: {shown}"
+        )
     shards = plan_shards(specs, max_shard_size)
     return WritePlan(plan, specs, shards, shard_file_names(len(shards)))
 
@@ -103,7 +114,10 @@ def _is_verbatim_copy(op: Operation, source: ConversionSource, by_target: dict[s
     """A tensor whose bytes go to the output unchanged (copied kernel-side instead of through memory)."""
     checkpoint = source.checkpoint
     return (
-        op.transform == "copy" and op.lora_a is None and isinstance(checkpoint, SourceTensors) and op.source in checkpoint.reader
+        op.transform == "copy"
+        and op.lora_a is None
+        and isinstance(checkpoint, SourceTensors)
+        and op.source in checkpoint.reader
         and checkpoint.reader.dtype(op.source) == by_target[op.targets[0]].dtype
         and tuple(checkpoint.shape(op.source)) == by_target[op.targets[0]].shape
     )
@@ -119,7 +133,11 @@ def write_weights(folder: Path, source: ConversionSource, write_plan: WritePlan,
             for op in write_plan.plan.operations:
                 if _is_verbatim_copy(op, source, by_target):
                     descriptor, offset, dtype, shape = source.checkpoint.reader.location(op.source)
-                    bar.update(writers[shard_of[op.targets[0]]].write_from_file(op.targets[0], dtype, shape, descriptor, offset))
+                    bar.update(
+                        writers[shard_of[op.targets[0]]].write_from_file(
+                            op.targets[0], dtype, shape, descriptor, offset
+                        )
+                    )
                     continue
                 for name, tensor in run_operation(op, source.checkpoint.__getitem__, source.lora_scaling).items():
                     tensor = tensor.to(by_target[name].dtype)
@@ -190,8 +208,11 @@ def move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
     fsync_directory(output.parent)
 
 
-def upload_to_hub(folder: str | Path, repo_id: str, dry_run: bool = False, private: bool = False, token: str | None = None) -> list[str]:
-    """Upload a converted folder with `huggingface_hub`; returns the uploaded files (with `dry_run`, only lists them)."""
+def upload_to_hub(
+    folder: str | Path, repo_id: str, dry_run: bool = False, private: bool = False, token: str | None = None
+) -> list[str]:
+    """Upload a converted folder with `huggingface_hub`; returns the uploaded files (with `dry_run`, only lists
+    them)."""
     folder = Path(folder)
     files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
     if not (folder / "config.json").is_file():
@@ -200,8 +221,12 @@ def upload_to_hub(folder: str | Path, repo_id: str, dry_run: bool = False, priva
         return files
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
-                      commit_message="Add converted VideoChat checkpoint (videochat convert)")
+    api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        repo_type="model",
+        commit_message="Add converted VideoChat checkpoint (videochat convert)",
+    )
     return files
 
 
@@ -225,8 +250,21 @@ class ConversionResult:
 
 
 def convert(
-    source, output, preset=None, llm=None, vit=None, qformer=None, tokenizer=None, qformer_tokenizer=None, dtype=None,
-    verify=False, push_to_hub=None, max_shard_size="5GB", overwrite=False, progress=True, save_processor_files=True,
+    source,
+    output,
+    preset=None,
+    llm=None,
+    vit=None,
+    qformer=None,
+    tokenizer=None,
+    qformer_tokenizer=None,
+    dtype=None,
+    verify=False,
+    push_to_hub=None,
+    max_shard_size="5GB",
+    overwrite=False,
+    progress=True,
+    save_processor_files=True,
     push_dry_run=False,
 ) -> ConversionResult:
     """
@@ -270,7 +308,9 @@ def convert(
         config.dtype = target_dtype or dominant_dtype(write_plan.specs)
         config.architectures = ["VideoChatForConditionalGeneration"]
         build_generation_config(conversion_source.preset.name).save_pretrained(str(staging))
-        messages = save_processor(staging, conversion_source) if save_processor_files else ["processor not saved (disabled)"]
+        messages = (
+            save_processor(staging, conversion_source) if save_processor_files else ["processor not saved (disabled)"]
+        )
         for message in messages:
             print(f"note: {message}", file=sys.stderr)
         # config.json last: a folder without it is never loadable
@@ -281,7 +321,9 @@ def convert(
             parity = verify_visual_path(staging, conversion_source, write_plan.plan.operations, target_dtypes)
             print_parity(parity)
         input_hashes = hashes.join()
-        write_model_card(staging, conversion_source, input_hashes, format_parity(parity), push_to_hub, target_dtype, messages)
+        write_model_card(
+            staging, conversion_source, input_hashes, format_parity(parity), push_to_hub, target_dtype, messages
+        )
         if parity is not None and not parity["ok"]:
             raise ConversionError(f"verification failed: {parity['failures']}")
         move_into_place(staging, output, overwrite)
@@ -292,9 +334,16 @@ def convert(
     if push_to_hub:
         uploaded = upload_to_hub(output, push_to_hub, dry_run=push_dry_run)
     return ConversionResult(
-        output=output, preset=conversion_source.preset.name, num_tensors=len(write_plan.specs),
-        total_bytes=write_plan.total_bytes, shards=write_plan.shard_names, dropped=write_plan.plan.dropped,
-        input_sha256=input_hashes, parity=parity, messages=messages, uploaded=uploaded,
+        output=output,
+        preset=conversion_source.preset.name,
+        num_tensors=len(write_plan.specs),
+        total_bytes=write_plan.total_bytes,
+        shards=write_plan.shard_names,
+        dropped=write_plan.plan.dropped,
+        input_sha256=input_hashes,
+        parity=parity,
+        messages=messages,
+        uploaded=uploaded,
     )
 
 

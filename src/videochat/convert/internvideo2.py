@@ -53,8 +53,12 @@ TOWER_HEADS = {384: 6, 768: 12, 1024: 16, 1408: 16}
 BERT_LARGE_HEADS = {1024: 16}
 # the same per original factory, for towers built with other widths (attention pooling: 16 heads in every factory)
 FACTORY_HEADS = {
-    "internvideo2_small_patch14_224": 6, "internvideo2_base_patch14_224": 12, "internvideo2_large_patch14_224": 16,
-    "internvideo2_1B_patch14_224": 16, "internvideo2_6B_patch14_224": 25, "pretrain_internvideo2_1b_patch14_224": 16,
+    "internvideo2_small_patch14_224": 6,
+    "internvideo2_base_patch14_224": 12,
+    "internvideo2_large_patch14_224": 16,
+    "internvideo2_1B_patch14_224": 16,
+    "internvideo2_6B_patch14_224": 25,
+    "pretrain_internvideo2_1b_patch14_224": 16,
 }
 
 
@@ -95,15 +99,21 @@ class InternVideo2Preset:
     notes: tuple[str, ...] = field(default=())
 
 
-KINETICS_SINGLE_VIEW = {"frame_sampling": "kinetics", "num_temporal_clips": 1, "num_spatial_crops": 1,
-                        "resize_mode": "shortest_edge_bilinear"}
+KINETICS_SINGLE_VIEW = {
+    "frame_sampling": "kinetics",
+    "num_temporal_clips": 1,
+    "num_spatial_crops": 1,
+    "resize_mode": "shortest_edge_bilinear",
+}
 STAGE2_DEMO = {"frame_sampling": "stride", "resize_mode": "squash_bilinear", "normalize_in_float64": True}
 GELU_NOTES = {
     "tanh": "tanh GELU: the fused CUDA branch (flash_attn FusedMLP) that ran the released numbers",
     "exact": "exact (erf) GELU: the original's pure-PyTorch branch",
 }
-SSV2_NOTE = ("the original SSv1/SSv2 evaluation reads raw frames with its own sampling (datasets/ssv2.py), which the "
-             "processor does not reproduce; the Kinetics rule is configured instead")
+SSV2_NOTE = (
+    "the original SSv1/SSv2 evaluation reads raw frames with its own sampling (datasets/ssv2.py), which the "
+    "processor does not reproduce; the Kinetics rule is configured instead"
+)
 
 
 def _stage1(size: str, factory: str, original: str, dataset: str) -> InternVideo2Preset:
@@ -129,30 +139,47 @@ PRESETS: dict[str, InternVideo2Preset] = {
         _stage1("1B", _1B, f"{_1B_REPO}-f8-SSv2/1B_ft_ssv2_f8.pth", "ssv2-f8"),
         _stage1("1B", _1B, f"{_1B_REPO}-f8-SSv1/1B_ft_ssv1_f8.pth", "ssv1-f8"),
         *(
-            _stage1(size, f"internvideo2_{factory}_patch14_224",
-                    f"{_DISTILLED}/{size}/{size}_ft_k710_ft_k400_f8/pytorch_model.bin", "k400-f8")
+            _stage1(
+                size,
+                f"internvideo2_{factory}_patch14_224",
+                f"{_DISTILLED}/{size}/{size}_ft_k710_ft_k400_f8/pytorch_model.bin",
+                "k400-f8",
+            )
             for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
         ),
         *(
             InternVideo2Preset(
-                f"internvideo2-stage1-{size.lower()}-distilled", f"{_DISTILLED}/{size}/{size}_dist_1B_stage2/pytorch_model.bin",
-                "features", f"distill_internvideo2_{factory}_patch14_224", "tanh", KINETICS_SINGLE_VIEW,
+                f"internvideo2-stage1-{size.lower()}-distilled",
+                f"{_DISTILLED}/{size}/{size}_dist_1B_stage2/pytorch_model.bin",
+                "features",
+                f"distill_internvideo2_{factory}_patch14_224",
+                "tanh",
+                KINETICS_SINGLE_VIEW,
                 ("a distillation checkpoint: features only, it has no classifier",),
             )
             for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
         ),
         InternVideo2Preset(
-            "internvideo2-stage2-1b-f4", "OpenGVLab/InternVideo2-Stage2_1B-224p-f4/InternVideo2-stage2_1b-224p-f4.pt",
-            "video_text", "pretrain_internvideo2_1b_patch14_224 + bert-large-uncased (fusion_layer 19)", "exact",
+            "internvideo2-stage2-1b-f4",
+            "OpenGVLab/InternVideo2-Stage2_1B-224p-f4/InternVideo2-stage2_1b-224p-f4.pt",
+            "video_text",
+            "pretrain_internvideo2_1b_patch14_224 + bert-large-uncased (fusion_layer 19)",
+            "exact",
             STAGE2_DEMO,
-            ("exact GELU as the stage-2 demo; its evaluation config ran the fused branch (--gelu tanh)",
-             "preprocessing: the demo's (frames from index 0 with stride, cv2 bilinear squash, float64 normalisation)"),
+            (
+                "exact GELU as the stage-2 demo; its evaluation config ran the fused branch (--gelu tanh)",
+                "preprocessing: the demo's (frames from index 0 with stride, cv2 bilinear squash, float64 "
+                "normalisation)",
+            ),
         ),
     )
 }
 
-GENERIC_PRESETS = {"classifier": "internvideo2-stage1-1b-k400-f8", "features": "internvideo2-stage1-l14-distilled",
-                   "video_text": "internvideo2-stage2-1b-f4"}
+GENERIC_PRESETS = {
+    "classifier": "internvideo2-stage1-1b-k400-f8",
+    "features": "internvideo2-stage1-l14-distilled",
+    "video_text": "internvideo2-stage2-1b-f4",
+}
 
 
 def preset_names() -> list[str]:
@@ -231,7 +258,11 @@ def text_config_fields(shapes: dict, overrides: dict) -> dict:
     """`InternVideo2TextConfig` fields from the BERT shapes (`text_encoder.bert.*`), plus `overrides`."""
     bert = "text_encoder.bert."
     hidden_size = shapes[f"{bert}embeddings.word_embeddings.weight"][1]
-    cross = [int(found[1]) for key in shapes if (found := re.fullmatch(r"text_encoder\.bert\.encoder\.layer\.(\d+)\.crossattention\..+", key))]
+    cross = [
+        int(found[1])
+        for key in shapes
+        if (found := re.fullmatch(r"text_encoder\.bert\.encoder\.layer\.(\d+)\.crossattention\..+", key))
+    ]
     if hidden_size not in BERT_LARGE_HEADS and "num_attention_heads" not in overrides:
         raise ConversionError(f"no known head count for a {hidden_size}-wide BERT; give num_attention_heads")
     num_layers = 1 + _max_index(shapes, r"text_encoder\.bert\.encoder\.layer\.(\d+)\..+")
@@ -244,8 +275,11 @@ def text_config_fields(shapes: dict, overrides: dict) -> dict:
         "max_position_embeddings": shapes[f"{bert}embeddings.position_embeddings.weight"][0],
         "type_vocab_size": shapes[f"{bert}embeddings.token_type_embeddings.weight"][0],
         "fusion_layer": min(cross) if cross else num_layers,
-        "encoder_hidden_size": (shapes[f"{bert}encoder.layer.{min(cross)}.crossattention.self.key.weight"][1] if cross
-                                else shapes["vision_encoder.cls_token"][-1]),
+        "encoder_hidden_size": (
+            shapes[f"{bert}encoder.layer.{min(cross)}.crossattention.self.key.weight"][1]
+            if cross
+            else shapes["vision_encoder.cls_token"][-1]
+        ),
         "layer_norm_eps": 1e-12,
         "hidden_act": "gelu",
     }
@@ -261,8 +295,11 @@ def read_labels(path: str | Path | None, num_labels: int) -> dict[int, str]:
     if str(path).endswith(".json"):
         data = json.loads(text)
         if isinstance(data, dict):
-            pairs = [(int(k), str(v)) for k, v in data.items()] if all(str(k).isdigit() for k in data) else [
-                (int(v), str(k)) for k, v in data.items()]
+            pairs = (
+                [(int(k), str(v)) for k, v in data.items()]
+                if all(str(k).isdigit() for k in data)
+                else [(int(v), str(k)) for k, v in data.items()]
+            )
             labels = dict(sorted(pairs))
         else:
             labels = dict(enumerate(str(name) for name in data))
@@ -281,8 +318,10 @@ def build_config(kind: str, shapes: dict, gelu: str, overrides: dict | None = No
         vision = vision_config_fields(shapes, "vision_encoder.", gelu, overrides.get("vision", {}))
         text = text_config_fields(shapes, overrides.get("text", {}))
         return InternVideo2Config(
-            vision_config=InternVideo2VisionConfig(**vision), text_config=InternVideo2TextConfig(**text),
-            projection_dim=shapes["vision_proj.weight"][0], **overrides.get("model", {}),
+            vision_config=InternVideo2VisionConfig(**vision),
+            text_config=InternVideo2TextConfig(**text),
+            projection_dim=shapes["vision_proj.weight"][0],
+            **overrides.get("model", {}),
         )
     vision = vision_config_fields(shapes, "", gelu, overrides.get("vision", {}))
     if kind == "classifier":
@@ -290,10 +329,16 @@ def build_config(kind: str, shapes: dict, gelu: str, overrides: dict | None = No
     return InternVideo2VisionConfig(**vision)
 
 
-MODEL_CLASSES = {"classifier": InternVideo2ForVideoClassification, "features": InternVideo2Model,
-                 "video_text": InternVideo2VideoTextModel}
-KEY_MAPS = {"classifier": INTERNVIDEO2_CLASSIFIER_KEY_MAP, "features": INTERNVIDEO2_FEATURES_KEY_MAP,
-            "video_text": INTERNVIDEO2_VIDEO_TEXT_KEY_MAP}
+MODEL_CLASSES = {
+    "classifier": InternVideo2ForVideoClassification,
+    "features": InternVideo2Model,
+    "video_text": InternVideo2VideoTextModel,
+}
+KEY_MAPS = {
+    "classifier": INTERNVIDEO2_CLASSIFIER_KEY_MAP,
+    "features": INTERNVIDEO2_FEATURES_KEY_MAP,
+    "video_text": INTERNVIDEO2_VIDEO_TEXT_KEY_MAP,
+}
 
 
 def model_shapes(kind: str, config) -> dict[str, tuple[int, ...]]:
@@ -307,8 +352,11 @@ def compare_shapes(converted: dict, expected: dict) -> dict[str, list]:
     return {
         "missing": sorted(set(expected) - set(converted)),
         "unexpected": sorted(set(converted) - set(expected)),
-        "mismatched": sorted((name, tuple(converted[name]), expected[name]) for name in set(expected) & set(converted)
-                             if tuple(converted[name]) != tuple(expected[name])),
+        "mismatched": sorted(
+            (name, tuple(converted[name]), expected[name])
+            for name in set(expected) & set(converted)
+            if tuple(converted[name]) != tuple(expected[name])
+        ),
     }
 
 
@@ -331,7 +379,10 @@ def check_manifest(shapes: dict[str, tuple[int, ...]], preset: str | None = None
     problems = compare_shapes(converted, expected)
     dropped = sum(torch.Size(shapes[key]).numel() for key in plan.dropped)
     return {
-        "kind": kind, "num_source_keys": len(shapes), "unknown": 0, "dropped_keys": len(plan.dropped),
+        "kind": kind,
+        "num_source_keys": len(shapes),
+        "unknown": 0,
+        "dropped_keys": len(plan.dropped),
         **{name: len(value) for name, value in problems.items()},
         "params_ours": sum(parameter.numel() for parameter in model.parameters()),
         "params_source_minus_dropped": sum(torch.Size(shape).numel() for shape in shapes.values()) - dropped,
@@ -351,28 +402,41 @@ def build_text_tokenizer(vocab_file: str | Path) -> PreTrainedTokenizerFast:
     vocab_file = Path(vocab_file)
     if not vocab_file.is_file():
         raise FileNotFoundError(f"vocab file not found: {vocab_file} (bert-large-uncased's vocab.txt)")
-    vocab = {line.rstrip("\n"): index for index, line in enumerate(vocab_file.read_text(encoding="utf-8").splitlines())}
+    vocab = {
+        line.rstrip("\n"): index for index, line in enumerate(vocab_file.read_text(encoding="utf-8").splitlines())
+    }
     bert = BertTokenizer(vocab=vocab, do_lower_case=True)
     backend = bert.backend_tokenizer
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        single="[CLS]:0 $A:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
         special_tokens=[("[CLS]", bert.cls_token_id), ("[SEP]", bert.sep_token_id)],
     )
     backend.no_truncation()
     backend.no_padding()
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
-        mask_token="[MASK]", model_max_length=512, padding_side="right", truncation_side="right",
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+        model_max_length=512,
+        padding_side="right",
+        truncation_side="right",
     )
 
 
 def build_image_processor(preset: InternVideo2Preset, vision_config: InternVideo2VisionConfig, **overrides):
     size = vision_config.image_size
-    geometry = ({"size": {"shortest_edge": size}, "crop_size": {"height": size, "width": size}}
-                if preset.eval_protocol["resize_mode"] == "shortest_edge_bilinear"
-                else {"size": {"height": size, "width": size}})
-    return InternVideo2ImageProcessor(**{"num_frames": vision_config.num_frames, **preset.eval_protocol, **geometry,
-                                         **overrides})
+    geometry = (
+        {"size": {"shortest_edge": size}, "crop_size": {"height": size, "width": size}}
+        if preset.eval_protocol["resize_mode"] == "shortest_edge_bilinear"
+        else {"size": {"height": size, "width": size}}
+    )
+    return InternVideo2ImageProcessor(
+        **{"num_frames": vision_config.num_frames, **preset.eval_protocol, **geometry, **overrides}
+    )
 
 
 def save_processor_files(folder: Path, preset: InternVideo2Preset, config, vocab_file=None) -> list[str]:
@@ -415,8 +479,9 @@ def source_files(source: str | Path) -> list[Path]:
     return checkpoint_files(source)
 
 
-def open_internvideo2_source(source, preset: str | None = None, gelu: str | None = None, labels=None,
-                             config_overrides: dict | None = None) -> InternVideo2Source:
+def open_internvideo2_source(
+    source, preset: str | None = None, gelu: str | None = None, labels=None, config_overrides: dict | None = None
+) -> InternVideo2Source:
     """Open `source` lazily, tell what it is and build our config (nothing is written)."""
     files = source_files(source)
     checkpoint = SourceTensors(files)
@@ -443,7 +508,9 @@ def plan_writes(source: InternVideo2Source, dtype: torch.dtype | None, max_shard
         specs.extend(TensorSpec(target, target_dtype, tuple(shape)) for target, shape in zip(op.targets, shapes))
     problems = compare_shapes({spec.name: spec.shape for spec in specs}, model_shapes(source.kind, source.config))
     if any(problems.values()):
-        raise ConversionError(f"the converted weights would not match our model: { {k: v[:10] for k, v in problems.items() if v} }")
+        raise ConversionError(
+            f"the converted weights would not match our model: { {k: v[:10] for k, v in problems.items() if v} }"
+        )
     shards = plan_shards(specs, max_shard_size)
     return WritePlan(plan, specs, shards, shard_file_names(len(shards)))
 
@@ -469,8 +536,17 @@ class InternVideo2ConversionResult:
 
 
 def convert_internvideo2(
-    source, output, preset: str | None = None, dtype=None, labels=None, vocab=None, gelu: str | None = None,
-    config_overrides: dict | None = None, max_shard_size="5GB", overwrite: bool = False, progress: bool = True,
+    source,
+    output,
+    preset: str | None = None,
+    dtype=None,
+    labels=None,
+    vocab=None,
+    gelu: str | None = None,
+    config_overrides: dict | None = None,
+    max_shard_size="5GB",
+    overwrite: bool = False,
+    progress: bool = True,
 ) -> InternVideo2ConversionResult:
     """
     Convert an original InternVideo2 checkpoint into a folder that `from_pretrained` loads (see the module docstring).
@@ -501,11 +577,16 @@ def convert_internvideo2(
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-{os.getpid()}-", dir=output.parent))
     try:
         write_weights(staging, opened, write_plan, progress)
-        problems = compare_shapes(_written_shapes(staging, write_plan.shard_names), model_shapes(opened.kind, opened.config))
+        problems = compare_shapes(
+            _written_shapes(staging, write_plan.shard_names), model_shapes(opened.kind, opened.config)
+        )
         if any(problems.values()):
             raise ConversionError(f"written weights do not match the model: {problems}")
-        messages = [f"block MLP activation: {GELU_NOTES[opened.gelu]} (--gelu to change)", *opened.preset.notes,
-                    *save_processor_files(staging, opened.preset, opened.config, vocab)]
+        messages = [
+            f"block MLP activation: {GELU_NOTES[opened.gelu]} (--gelu to change)",
+            *opened.preset.notes,
+            *save_processor_files(staging, opened.preset, opened.config, vocab),
+        ]
         config = opened.config
         config.dtype = target_dtype or _dominant_dtype(write_plan.specs)
         config.architectures = [MODEL_CLASSES[opened.kind].__name__]
@@ -514,8 +595,15 @@ def convert_internvideo2(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return InternVideo2ConversionResult(output, opened.preset.name, opened.kind, len(write_plan.specs),
-                                        write_plan.total_bytes, write_plan.plan.dropped, messages)
+    return InternVideo2ConversionResult(
+        output,
+        opened.preset.name,
+        opened.kind,
+        len(write_plan.specs),
+        write_plan.total_bytes,
+        write_plan.plan.dropped,
+        messages,
+    )
 
 
 def _dominant_dtype(specs: list[TensorSpec]) -> torch.dtype:
@@ -535,7 +623,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videochat convert-internvideo2", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="original checkpoint (.pth/.pt/.bin/.safetensors) or a folder holding one")
     parser.add_argument("output", help="folder to create (written under a temporary name, renamed at the end)")
-    parser.add_argument("--preset", choices=preset_names(), help="released model (default: generic record of the kind)")
+    parser.add_argument(
+        "--preset", choices=preset_names(), help="released model (default: generic record of the kind)"
+    )
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="cast floating tensors (default: keep source dtypes)")
     parser.add_argument("--labels", help="classifier label names: one per line, or a JSON list / object")
     parser.add_argument("--vocab", help="stage 2: bert-large-uncased vocab.txt (writes the text tokenizer)")
@@ -546,16 +636,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = convert_internvideo2(
-            args.source, args.output, preset=args.preset, dtype=args.dtype, labels=args.labels, vocab=args.vocab,
-            gelu=args.gelu, max_shard_size=args.max_shard_size, overwrite=args.overwrite, progress=not args.no_progress,
+            args.source,
+            args.output,
+            preset=args.preset,
+            dtype=args.dtype,
+            labels=args.labels,
+            vocab=args.vocab,
+            gelu=args.gelu,
+            max_shard_size=args.max_shard_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for message in result.messages:
         print(f"note: {message}", file=sys.stderr)
-    print(f"wrote {result.output} ({result.preset}, {result.kind}): {result.num_tensors} tensors, "
-          f"{result.total_bytes / 1e9:.3f} GB; {len(result.dropped)} source key(s) dropped by name")
+    print(
+        f"wrote {result.output} ({result.preset}, {result.kind}): {result.num_tensors} tensors, "
+        f"{result.total_bytes / 1e9:.3f} GB; {len(result.dropped)} source key(s) dropped by name"
+    )
     return 0
 
 

@@ -10,8 +10,8 @@ a mapped weight are folded into it: `W + scaling * B @ A`, computed in float32 a
 """
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 import torch
 
@@ -78,7 +78,11 @@ def _split_grouped_qkv_shapes(
 ) -> list[tuple[int, ...]]:
     head_dim, _ = _grouped_qkv_sizes(shape[0], num_heads, num_key_value_heads)
     rest = tuple(shape[1:])
-    return [(num_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest), (num_key_value_heads * head_dim, *rest)]
+    return [
+        (num_heads * head_dim, *rest),
+        (num_key_value_heads * head_dim, *rest),
+        (num_key_value_heads * head_dim, *rest),
+    ]
 
 
 # name -> fn(tensors, num_targets, **transform_args) returning one tensor per target
@@ -102,7 +106,9 @@ TRANSFORM_SHAPES: dict[str, Callable[..., list[tuple[int, ...]]]] = {
 }
 
 
-def transform_shapes(transform: str, shape: tuple[int, ...], num_targets: int, **transform_args) -> list[tuple[int, ...]]:
+def transform_shapes(
+    transform: str, shape: tuple[int, ...], num_targets: int, **transform_args
+) -> list[tuple[int, ...]]:
     """Target shapes of a transform, computed without tensors (for meta-device manifest checks)."""
     if transform not in TRANSFORM_SHAPES:
         raise KeyError(f"unknown transform {transform!r}")
@@ -218,7 +224,9 @@ class KeyMap:
                 raise ValueError(f"incomplete LoRA pair for {key}: found only lora_{''.join(lora)}")
             if lora:
                 claimed_lora.update(lora.values())
-            operations.append(Operation(targets, key, rule.transform, lora.get("A"), lora.get("B"), rule.transform_args))
+            operations.append(
+                Operation(targets, key, rule.transform, lora.get("A"), lora.get("B"), rule.transform_args)
+            )
         orphan_lora = [key for pair in lora_pairs.values() for key in pair.values() if key not in claimed_lora]
         unknown.extend(key for key in orphan_lora if self.drop_reason(key) is None)
         dropped.update({key: self.drop_reason(key) for key in orphan_lora if self.drop_reason(key) is not None})
@@ -258,7 +266,9 @@ def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
     return merged.reshape(weight.shape)
 
 
-def run_operation(op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None) -> dict[str, torch.Tensor]:
+def run_operation(
+    op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None
+) -> dict[str, torch.Tensor]:
     """Materialise one operation; `read(key)` returns a source tensor (lazily loaded by the caller)."""
     tensor = read(op.source)
     if op.lora_a is not None:
@@ -285,7 +295,9 @@ def convert_shapes(key_map: KeyMap, shapes: Mapping[str, tuple[int, ...]]) -> di
     plan = key_map.plan(shapes.keys())
     result: dict[str, tuple[int, ...]] = {}
     for op in plan.operations:
-        target_shapes = transform_shapes(op.transform, tuple(shapes[op.source]), len(op.targets), **dict(op.transform_args))
+        target_shapes = transform_shapes(
+            op.transform, tuple(shapes[op.source]), len(op.targets), **dict(op.transform_args)
+        )
         for target, shape in zip(op.targets, target_shapes):
             result[target] = shape
     return result

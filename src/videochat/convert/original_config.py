@@ -17,9 +17,24 @@ from .presets import Preset, build_config
 
 # LoRA used by every released VideoChat2 stage-3/4 checkpoint (r 16, alpha 32) when the config does not say
 DEFAULT_LORA_R, DEFAULT_LORA_ALPHA = 16, 32
-_BERT_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-                "layer_norm_eps", "hidden_act", "pad_token_id")
-_DROPPED_LLM_CONFIG_KEYS = ("architectures", "torch_dtype", "dtype", "transformers_version", "_name_or_path", "auto_map")
+_BERT_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "layer_norm_eps",
+    "hidden_act",
+    "pad_token_id",
+)
+_DROPPED_LLM_CONFIG_KEYS = (
+    "architectures",
+    "torch_dtype",
+    "dtype",
+    "transformers_version",
+    "_name_or_path",
+    "auto_map",
+)
 
 
 def model_block(original_config: dict) -> dict:
@@ -68,15 +83,24 @@ def _ratio(value) -> float:
 
 def _internvideo2_vision_fields(model_config: dict, overrides: dict) -> dict:
     vision_source = model_config.get("vision_encoder", {})
-    vision = {"num_frames": int(vision_source.get("num_frames", 8)), "tubelet_size": int(vision_source.get("tubelet_size", 1)),
-              "image_size": int(vision_source.get("img_size", 224)), "patch_size": int(vision_source.get("patch_size", 14))}
+    vision = {
+        "num_frames": int(vision_source.get("num_frames", 8)),
+        "tubelet_size": int(vision_source.get("tubelet_size", 1)),
+        "image_size": int(vision_source.get("img_size", 224)),
+        "patch_size": int(vision_source.get("patch_size", 14)),
+    }
     ctor = overrides.get("vision_encoder_ctor")
     if ctor:
         built = ctor.get("blocks_built", ctor["depth"] + vision_source.get("x_vis_return_idx", -2) + 1)
-        vision.update(hidden_size=ctor["embed_dim"], num_attention_heads=ctor["num_heads"],
-                      intermediate_size=int(ctor["embed_dim"] * _ratio(ctor["mlp_ratio"])), num_hidden_layers=int(built),
-                      attention_bias=bool(ctor.get("qkv_bias", False)), use_qk_norm=bool(ctor.get("qk_normalization", True)),
-                      layer_scale_init_value=float(ctor.get("init_values", 1e-5)))
+        vision.update(
+            hidden_size=ctor["embed_dim"],
+            num_attention_heads=ctor["num_heads"],
+            intermediate_size=int(ctor["embed_dim"] * _ratio(ctor["mlp_ratio"])),
+            num_hidden_layers=int(built),
+            attention_bias=bool(ctor.get("qkv_bias", False)),
+            use_qk_norm=bool(ctor.get("qk_normalization", True)),
+            layer_scale_init_value=float(ctor.get("init_values", 1e-5)),
+        )
     return vision
 
 
@@ -89,16 +113,20 @@ def _internvideo2_qformer_fields(overrides: dict) -> dict:
     return fields
 
 
-def internvideo2_chat_config(original_config: dict, preset: Preset, text_config: dict | None = None) -> VideoChatConfig:
+def internvideo2_chat_config(
+    original_config: dict, preset: Preset, text_config: dict | None = None
+) -> VideoChatConfig:
     """Our config from an InternVideo2-Chat `config.json` (`model_config` layout); `text_config` (the LLM's own
     config, already in an in-tree layout) replaces the record's."""
     model_config = original_config.get("model_config", {})
     bridge = model_config.get("bridge", {})
     overrides = original_config.get("tiny_overrides", {})
-    fields = {"vision_config": _internvideo2_vision_fields(model_config, overrides),
-              "qformer_config": _internvideo2_qformer_fields(overrides),
-              "num_query_tokens": int(bridge.get("num_query_token", 32)),
-              "num_extra_query_tokens": int(bridge.get("extra_num_query_token", 64))}
+    fields = {
+        "vision_config": _internvideo2_vision_fields(model_config, overrides),
+        "qformer_config": _internvideo2_qformer_fields(overrides),
+        "num_query_tokens": int(bridge.get("num_query_token", 32)),
+        "num_extra_query_tokens": int(bridge.get("extra_num_query_token", 64)),
+    }
     if text_config is not None:
         fields["text_config"] = text_config_fields(text_config)
     return build_config(preset.name, **fields)
@@ -117,8 +145,12 @@ def _umt_vision_fields(model: dict) -> dict:
         fields.update(hidden_size=hidden, intermediate_size=4 * hidden)
     if "encoder_depth" in encoder:
         fields["num_hidden_layers"] = int(encoder["encoder_depth"]) + int(encoder.get("return_index", -2)) + 1
-    for ours, theirs in (("num_attention_heads", "encoder_num_heads"), ("patch_size", "patch_size"),
-                         ("image_size", "img_size"), ("tubelet_size", "tubelet_size")):
+    for ours, theirs in (
+        ("num_attention_heads", "encoder_num_heads"),
+        ("patch_size", "patch_size"),
+        ("image_size", "img_size"),
+        ("tubelet_size", "tubelet_size"),
+    ):
         if theirs in encoder:
             fields[ours] = int(encoder[theirs])
     # `num_frames` / `ckpt_num_frame` of the config are never passed to the ViT: its table is built for 4 frames
@@ -134,12 +166,20 @@ def _eva_vision_fields(original_config: dict, model: dict) -> dict:
     tiny = _private_entry(original_config, "_vision_encoder_tiny")
     if tiny:
         hidden, ratio = int(tiny["embed_dim"]), float(tiny["mlp_ratio"])
-        fields.update(hidden_size=hidden, intermediate_size=int(hidden * ratio), gmhra_mlp_ratio=ratio,
-                      num_hidden_layers=int(tiny["depth"]), num_attention_heads=int(tiny["num_heads"]),
-                      patch_size=int(tiny["patch_size"]), layer_norm_eps=float(tiny.get("norm_eps", 1e-6)))
+        fields.update(
+            hidden_size=hidden,
+            intermediate_size=int(hidden * ratio),
+            gmhra_mlp_ratio=ratio,
+            num_hidden_layers=int(tiny["depth"]),
+            num_attention_heads=int(tiny["num_heads"]),
+            patch_size=int(tiny["patch_size"]),
+            layer_norm_eps=float(tiny.get("norm_eps", 1e-6)),
+        )
         gmhra_indices = tiny.get("gmhra_layer_idx")
         if gmhra_indices is not None:
-            _check_gmhra_indices(gmhra_indices, fields["num_hidden_layers"], fields.get("num_gmhra_layers", len(gmhra_indices)))
+            _check_gmhra_indices(
+                gmhra_indices, fields["num_hidden_layers"], fields.get("num_gmhra_layers", len(gmhra_indices))
+            )
     return fields
 
 
@@ -148,7 +188,9 @@ def _check_gmhra_indices(indices: list[int], depth: int, num_gmhra: int) -> None
     `gmhra_layer_idx = [depth - 1, ..., depth - num_gmhra]` means; refuse anything else."""
     expected = list(range(depth - 1, depth - 1 - num_gmhra, -1))
     if list(indices) != expected:
-        raise ValueError(f"unsupported gmhra_layer_idx {indices}: only the last blocks in descending order {expected} are supported")
+        raise ValueError(
+            f"unsupported gmhra_layer_idx {indices}: only the last blocks in descending order {expected} are supported"
+        )
 
 
 def _videochat2_qformer_fields(original_config: dict, uses_text: bool) -> dict:
@@ -157,7 +199,9 @@ def _videochat2_qformer_fields(original_config: dict, uses_text: bool) -> dict:
     if bert:
         fields.update({key: bert[key] for key in _BERT_FIELDS if key in bert})
         if uses_text:
-            fields["vocab_size"] = int(_private_entry(original_config, "_qformer_tokenizer_len_after") or bert["vocab_size"] + 1)
+            fields["vocab_size"] = int(
+                _private_entry(original_config, "_qformer_tokenizer_len_after") or bert["vocab_size"] + 1
+            )
     return fields
 
 

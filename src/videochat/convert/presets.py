@@ -109,59 +109,139 @@ EVA_VIT_G_GMHRA_VISION = {
     "post_layernorm_eps": 1e-5,
     "post_layernorm_fp32": True,
 }
-BERT_BASE_QFORMER = {"model_type": "blip_2_qformer", "vocab_size": 30523, "hidden_size": 768, "num_hidden_layers": 12,
-                     "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
-                     "cross_attention_frequency": 2, "use_qformer_text_input": True}
+BERT_BASE_QFORMER = {
+    "model_type": "blip_2_qformer",
+    "vocab_size": 30523,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 512,
+    "cross_attention_frequency": 2,
+    "use_qformer_text_input": True,
+}
 TEXT_FREE_QFORMER = {**BERT_BASE_QFORMER, "use_qformer_text_input": False, "vocab_size": 30522}
 
 MISTRAL_7B_INSTRUCT_V03 = {
-    "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 32768,
-    "max_position_embeddings": 32768, "rope_theta": 1e6, "rms_norm_eps": 1e-5, "sliding_window": None,
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
+    "model_type": "mistral",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 32768,
+    "max_position_embeddings": 32768,
+    "rope_theta": 1e6,
+    "rms_norm_eps": 1e-5,
+    "sliding_window": None,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
 }
 MISTRAL_7B_INSTRUCT_V02 = {**MISTRAL_7B_INSTRUCT_V03, "vocab_size": 32000}
 VICUNA_7B_V0 = {
-    "model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32001, "max_position_embeddings": 2048,
-    "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32001,
+    "max_position_embeddings": 2048,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-6,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
 }
-STABLE_VICUNA_13B = {**VICUNA_7B_V0, "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
-                     "num_attention_heads": 40, "num_key_value_heads": 40}
+STABLE_VICUNA_13B = {
+    **VICUNA_7B_V0,
+    "hidden_size": 5120,
+    "intermediate_size": 13824,
+    "num_hidden_layers": 40,
+    "num_attention_heads": 40,
+    "num_key_value_heads": 40,
+}
 # Phi-3-mini-128k-instruct uses longrope scaling with 48 short/long factors that only its own config.json carries; the
 # record (used for meta-device instantiation and key checks) leaves them out. Conversion always takes the text config
 # from the base LLM folder, which restores them.
 PHI3_MINI_128K = {
-    "model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064, "max_position_embeddings": 131072,
-    "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 262144,
-    "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000, "tie_word_embeddings": False,
+    "model_type": "phi3",
+    "hidden_size": 3072,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32064,
+    "max_position_embeddings": 131072,
+    "original_max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "sliding_window": 262144,
+    "bos_token_id": 1,
+    "eos_token_id": 32000,
+    "pad_token_id": 32000,
+    "tie_word_embeddings": False,
 }
 INTERNLM2_5_7B_AS_LLAMA = {
-    "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 92544, "max_position_embeddings": 32768,
-    "rope_theta": 1e6, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}, "rms_norm_eps": 1e-5,
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": False,
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 92544,
+    "max_position_embeddings": 32768,
+    "rope_theta": 1e6,
+    "rope_scaling": {"rope_type": "dynamic", "factor": 2.0},
+    "rms_norm_eps": 1e-5,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
 }
 
-INTERNVIDEO2_HD_FRAMES = {"hd_mode": "internvideo2_hd", "hd_num": 6, "fix_ratio": (2, 1), "hd_padding": False,
-                          "image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD, "image_resize_mode": "video",
-                          "num_frames": 8}
-PIL_CLIP_FRAMES = {"hd_mode": "none", "resize_mode": "pil", "image_mean": CLIP_MEAN, "image_std": CLIP_STD,
-                   "image_resize_mode": "square"}
+INTERNVIDEO2_HD_FRAMES = {
+    "hd_mode": "internvideo2_hd",
+    "hd_num": 6,
+    "fix_ratio": (2, 1),
+    "hd_padding": False,
+    "image_mean": IMAGENET_MEAN,
+    "image_std": IMAGENET_STD,
+    "image_resize_mode": "video",
+    "num_frames": 8,
+}
+PIL_CLIP_FRAMES = {
+    "hd_mode": "none",
+    "resize_mode": "pil",
+    "image_mean": CLIP_MEAN,
+    "image_std": CLIP_STD,
+    "image_resize_mode": "square",
+}
 
 # InternVideo2-Chat `chat()`: BOS on every segment, one "<Video>...</Video>" per clip, Q-Former text only if given.
-INTERNVIDEO2_CHAT_PROCESSOR = {"add_bos_to_every_segment": True, "video_qformer_instruction": None,
-                               "image_qformer_instruction": None}
-TEXT_FREE_QFORMER_PROCESSOR = {"qformer_instruction_mode": "none", "video_qformer_instruction": None,
-                               "image_qformer_instruction": None}
+INTERNVIDEO2_CHAT_PROCESSOR = {
+    "add_bos_to_every_segment": True,
+    "video_qformer_instruction": None,
+    "image_qformer_instruction": None,
+}
+TEXT_FREE_QFORMER_PROCESSOR = {
+    "qformer_instruction_mode": "none",
+    "video_qformer_instruction": None,
+    "image_qformer_instruction": None,
+}
 
 SAMPLING = {"do_sample": True, "top_p": 0.9, "top_k": 0, "temperature": 1.0}
 GREEDY = {"do_sample": False}
 # `top_k=0` is "no top-k" (the originals pass `top_k=None`); `min_length=1` on inputs_embeds-only generation is
 # `min_new_tokens=1`. Stop ids: the LLM's EOS plus the single-token stops of the demos; pad is never the placeholder.
-COMMON_GENERATION = {"num_beams": 1, "min_new_tokens": 1, "repetition_penalty": 1.0, "length_penalty": 1.0,
-                     "bos_token_id": 1}
+COMMON_GENERATION = {
+    "num_beams": 1,
+    "min_new_tokens": 1,
+    "repetition_penalty": 1.0,
+    "length_penalty": 1.0,
+    "bos_token_id": 1,
+}
 
 # Settings of the original slow tokenizers, used when the source folder has no `tokenizer_config.json`.
 MISTRAL_V03_TOKENIZER = {"legacy": False, "pad_token": "<unk>"}  # as the InternVideo2-Chat-8B hub config sets it
@@ -173,117 +253,217 @@ PHI3_TOKENIZER = {
     "pad_token": "<|endoftext|>",
     "added_tokens_decoder": {
         32000: {"content": "<|endoftext|>", "rstrip": False},
-        **{index: {"content": content, "rstrip": True} for index, content in {
-            32001: "<|assistant|>", 32002: "<|placeholder1|>", 32003: "<|placeholder2|>", 32004: "<|placeholder3|>",
-            32005: "<|placeholder4|>", 32006: "<|system|>", 32007: "<|end|>", 32008: "<|placeholder5|>",
-            32009: "<|placeholder6|>", 32010: "<|user|>",
-        }.items()},
+        **{
+            index: {"content": content, "rstrip": True}
+            for index, content in {
+                32001: "<|assistant|>",
+                32002: "<|placeholder1|>",
+                32003: "<|placeholder2|>",
+                32004: "<|placeholder3|>",
+                32005: "<|placeholder4|>",
+                32006: "<|system|>",
+                32007: "<|end|>",
+                32008: "<|placeholder5|>",
+                32009: "<|placeholder6|>",
+                32010: "<|user|>",
+            }.items()
+        },
     },
 }
 
 
-def _preset(name: str, *, vision: dict, text: dict, qformer: dict = BERT_BASE_QFORMER, generation: dict,
-            **fields) -> Preset:
-    config = {"vision_config": vision, "qformer_config": qformer, "text_config": text,
-              "num_query_tokens": 32, "num_extra_query_tokens": 64}
+def _preset(
+    name: str, *, vision: dict, text: dict, qformer: dict = BERT_BASE_QFORMER, generation: dict, **fields
+) -> Preset:
+    config = {
+        "vision_config": vision,
+        "qformer_config": qformer,
+        "text_config": text,
+        "num_query_tokens": 32,
+        "num_extra_query_tokens": 64,
+    }
     return Preset(name=name, config=config, generation={**COMMON_GENERATION, **generation}, **fields)
 
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    _preset(
-        "internvideo2-chat-8b-hd", original="OpenGVLab/InternVideo2_chat_8B_HD", layout="internvideo2_chat",
-        key_map="internvideo2_chat", original_class="InternVideo2_VideoChat2", is_hd=True,
-        vision=INTERNVIDEO2_1B_VISION, text=MISTRAL_7B_INSTRUCT_V03,
-        image_processor=INTERNVIDEO2_HD_FRAMES,
-        processor={**INTERNVIDEO2_CHAT_PROCESSOR, "video_clip_separator": "</Video><Video>",
-                   "image_clip_separator": "</Image><Image>"},
-        chat_template="internvideo2_chat_mistral.jinja", tokenizer=MISTRAL_V03_TOKENIZER,
-        generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": 2, "pad_token_id": 2},
-    ),
-    _preset(
-        "internvideo2-chat-8b", original="OpenGVLab/InternVideo2-Chat-8B", layout="internvideo2_chat",
-        key_map="internvideo2_chat", original_class="InternVideo2_VideoChat2",
-        vision=INTERNVIDEO2_1B_VISION, text=MISTRAL_7B_INSTRUCT_V03,
-        image_processor={"hd_mode": "none", "resize_mode": "torch_antialias", "image_mean": IMAGENET_MEAN,
-                         "image_std": IMAGENET_STD, "image_resize_mode": "video", "num_frames": 8},
-        processor={**INTERNVIDEO2_CHAT_PROCESSOR, "qformer_instruction_mode": "none"},
-        chat_template="internvideo2_chat_mistral.jinja", tokenizer=MISTRAL_V03_TOKENIZER,
-        generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": 2, "pad_token_id": 2},
-    ),
-    _preset(
-        "internvideo2-chat-8b-internlm2_5", original="OpenGVLab/InternVideo2_Chat_8B_InternLM2_5",
-        layout="internvideo2_chat", key_map="internvideo2_chat_internlm2", original_class="InternVideo2_VideoChat2",
-        is_hd=True, vision=INTERNVIDEO2_1B_VISION, text=INTERNLM2_5_7B_AS_LLAMA,
-        # [unverified] the variant's own load_video was not found; third-party code uses HD with hd_num 6.
-        image_processor=INTERNVIDEO2_HD_FRAMES,
-        processor={**INTERNVIDEO2_CHAT_PROCESSOR, "video_clip_separator": "</vid><vid>",
-                   "image_clip_separator": "</img><img>"},
-        chat_template="internvideo2_chat_internlm2.jinja", tokenizer=None,
-        # [unverified] same generate_caption; InternLM2.5-chat ends a turn with <|im_end|> (92542).
-        generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": [2, 92542], "pad_token_id": 2},
-        notes=("the hub chat() of this variant was not available: template and preprocessing follow the STEP "
-               "training code",),
-    ),
-    _preset(
-        "videochat2-vicuna-7b", original="VideoChat2 stage 3 (videochat2_7b_stage3.pth)", layout="videochat2",
-        key_map="videochat2_vicuna", original_class="VideoChat2_it",
-        vision=UMT_L16_VISION, text=VICUNA_7B_V0,
-        image_processor={**PIL_CLIP_FRAMES, "num_frames": 16}, processor={},
-        chat_template="vicuna.jinja", tokenizer=LLAMA_TOKENIZER,
-        generation={**GREEDY, "max_new_tokens": 256, "eos_token_id": [2, 835], "pad_token_id": 2},
-    ),
-    _preset(
-        "videochat2-mistral-7b", original="OpenGVLab/VideoChat2_stage3_Mistral_7B", layout="videochat2",
-        key_map="videochat2_mistral", original_class="VideoChat2_it_mistral",
-        vision=UMT_L16_VISION, text=MISTRAL_7B_INSTRUCT_V02,
-        image_processor={**PIL_CLIP_FRAMES, "num_frames": 16}, processor={},
-        chat_template="mistral.jinja", tokenizer=MISTRAL_V02_TOKENIZER,
-        generation={**GREEDY, "max_new_tokens": 512, "eos_token_id": 2, "pad_token_id": 2},
-    ),
-    _preset(
-        "videochat2-hd-mistral-7b", original="OpenGVLab/VideoChat2_HD_stage4_Mistral_7B", layout="videochat2",
-        key_map="videochat2_mistral", original_class="VideoChat2_it_hd_mistral", is_hd=True,
-        vision=UMT_L16_VISION, text=MISTRAL_7B_INSTRUCT_V02,
-        # demo_mistral_hd.ipynb: hd_num 12, closest grid, ImageNet statistics.
-        image_processor={"hd_mode": "videochat2_hd", "hd_num": 12, "fix_ratio": None, "hd_padding": False,
-                         "image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD, "image_resize_mode": "video",
-                         "num_frames": 16},
-        # The demo passes the instruction as a string that encode_img indexes per sample: the Q-Former sees its
-        # first character only. qformer_instruction_mode="full" gives the training-time behaviour.
-        processor={"qformer_instruction_mode": "first_char"},
-        chat_template="mistral.jinja", tokenizer=MISTRAL_V02_TOKENIZER,
-        generation={**GREEDY, "max_new_tokens": 512, "eos_token_id": 2, "pad_token_id": 2},
-    ),
-    _preset(
-        "videochat2-phi3-mini", original="OpenGVLab/VideoChat2_stage4_Phi3", layout="videochat2",
-        key_map="videochat2_phi", original_class="VideoChat2_it_phi",
-        vision=UMT_L16_VISION, text=PHI3_MINI_128K,
-        # demo_phi.ipynb: videos with norm="vit" (ImageNet), images with CLIP statistics.
-        image_processor={"hd_mode": "none", "resize_mode": "pil", "image_mean": IMAGENET_MEAN,
-                         "image_std": IMAGENET_STD, "image_resize_mode": "square", "image_image_mean": CLIP_MEAN,
-                         "image_image_std": CLIP_STD, "num_frames": 16},
-        processor={"add_time_message": True},
-        chat_template="phi3.jinja", tokenizer=PHI3_TOKENIZER,
-        generation={**GREEDY, "max_new_tokens": 128, "eos_token_id": [32000, 32007], "pad_token_id": 32000},
-    ),
-    _preset(
-        "videochat-7b", original="VideoChat v1 (videochat_7b.pth + eva_vit_g.pth + BLIP-2)", layout="videochat_v1",
-        key_map="videochat_v1", original_class="VideoChat", vision=EVA_VIT_G_GMHRA_VISION, text=VICUNA_7B_V0, qformer=TEXT_FREE_QFORMER,
-        image_processor={**PIL_CLIP_FRAMES, "num_frames": 8},
-        processor={**TEXT_FREE_QFORMER_PROCESSOR, "add_time_message": True},
-        chat_template="vicuna.jinja", tokenizer=LLAMA_TOKENIZER,
-        generation={**SAMPLING, "max_new_tokens": 1000, "eos_token_id": [2, 835], "pad_token_id": 2},
-    ),
-    _preset(
-        "videochat-13b", original="VideoChat v1 (videochat_13b.pth + eva_vit_g.pth + BLIP-2)", layout="videochat_v1",
-        key_map="videochat_v1", original_class="VideoChat", vision=EVA_VIT_G_GMHRA_VISION, text=STABLE_VICUNA_13B,
-        qformer=TEXT_FREE_QFORMER,
-        image_processor={**PIL_CLIP_FRAMES, "num_frames": 8},
-        processor={**TEXT_FREE_QFORMER_PROCESSOR, "add_time_message": True},
-        chat_template="vicuna.jinja", tokenizer=LLAMA_TOKENIZER,
-        generation={**SAMPLING, "max_new_tokens": 1000, "eos_token_id": [2, 835], "pad_token_id": 2},
-    ),
-)}
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        _preset(
+            "internvideo2-chat-8b-hd",
+            original="OpenGVLab/InternVideo2_chat_8B_HD",
+            layout="internvideo2_chat",
+            key_map="internvideo2_chat",
+            original_class="InternVideo2_VideoChat2",
+            is_hd=True,
+            vision=INTERNVIDEO2_1B_VISION,
+            text=MISTRAL_7B_INSTRUCT_V03,
+            image_processor=INTERNVIDEO2_HD_FRAMES,
+            processor={
+                **INTERNVIDEO2_CHAT_PROCESSOR,
+                "video_clip_separator": "</Video><Video>",
+                "image_clip_separator": "</Image><Image>",
+            },
+            chat_template="internvideo2_chat_mistral.jinja",
+            tokenizer=MISTRAL_V03_TOKENIZER,
+            generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": 2, "pad_token_id": 2},
+        ),
+        _preset(
+            "internvideo2-chat-8b",
+            original="OpenGVLab/InternVideo2-Chat-8B",
+            layout="internvideo2_chat",
+            key_map="internvideo2_chat",
+            original_class="InternVideo2_VideoChat2",
+            vision=INTERNVIDEO2_1B_VISION,
+            text=MISTRAL_7B_INSTRUCT_V03,
+            image_processor={
+                "hd_mode": "none",
+                "resize_mode": "torch_antialias",
+                "image_mean": IMAGENET_MEAN,
+                "image_std": IMAGENET_STD,
+                "image_resize_mode": "video",
+                "num_frames": 8,
+            },
+            processor={**INTERNVIDEO2_CHAT_PROCESSOR, "qformer_instruction_mode": "none"},
+            chat_template="internvideo2_chat_mistral.jinja",
+            tokenizer=MISTRAL_V03_TOKENIZER,
+            generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": 2, "pad_token_id": 2},
+        ),
+        _preset(
+            "internvideo2-chat-8b-internlm2_5",
+            original="OpenGVLab/InternVideo2_Chat_8B_InternLM2_5",
+            layout="internvideo2_chat",
+            key_map="internvideo2_chat_internlm2",
+            original_class="InternVideo2_VideoChat2",
+            is_hd=True,
+            vision=INTERNVIDEO2_1B_VISION,
+            text=INTERNLM2_5_7B_AS_LLAMA,
+            # [unverified] the variant's own load_video was not found; third-party code uses HD with hd_num 6.
+            image_processor=INTERNVIDEO2_HD_FRAMES,
+            processor={
+                **INTERNVIDEO2_CHAT_PROCESSOR,
+                "video_clip_separator": "</vid><vid>",
+                "image_clip_separator": "</img><img>",
+            },
+            chat_template="internvideo2_chat_internlm2.jinja",
+            tokenizer=None,
+            # [unverified] same generate_caption; InternLM2.5-chat ends a turn with <|im_end|> (92542).
+            generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": [2, 92542], "pad_token_id": 2},
+            notes=(
+                "the hub chat() of this variant was not available: template and preprocessing follow the STEP "
+                "training code",
+            ),
+        ),
+        _preset(
+            "videochat2-vicuna-7b",
+            original="VideoChat2 stage 3 (videochat2_7b_stage3.pth)",
+            layout="videochat2",
+            key_map="videochat2_vicuna",
+            original_class="VideoChat2_it",
+            vision=UMT_L16_VISION,
+            text=VICUNA_7B_V0,
+            image_processor={**PIL_CLIP_FRAMES, "num_frames": 16},
+            processor={},
+            chat_template="vicuna.jinja",
+            tokenizer=LLAMA_TOKENIZER,
+            generation={**GREEDY, "max_new_tokens": 256, "eos_token_id": [2, 835], "pad_token_id": 2},
+        ),
+        _preset(
+            "videochat2-mistral-7b",
+            original="OpenGVLab/VideoChat2_stage3_Mistral_7B",
+            layout="videochat2",
+            key_map="videochat2_mistral",
+            original_class="VideoChat2_it_mistral",
+            vision=UMT_L16_VISION,
+            text=MISTRAL_7B_INSTRUCT_V02,
+            image_processor={**PIL_CLIP_FRAMES, "num_frames": 16},
+            processor={},
+            chat_template="mistral.jinja",
+            tokenizer=MISTRAL_V02_TOKENIZER,
+            generation={**GREEDY, "max_new_tokens": 512, "eos_token_id": 2, "pad_token_id": 2},
+        ),
+        _preset(
+            "videochat2-hd-mistral-7b",
+            original="OpenGVLab/VideoChat2_HD_stage4_Mistral_7B",
+            layout="videochat2",
+            key_map="videochat2_mistral",
+            original_class="VideoChat2_it_hd_mistral",
+            is_hd=True,
+            vision=UMT_L16_VISION,
+            text=MISTRAL_7B_INSTRUCT_V02,
+            # demo_mistral_hd.ipynb: hd_num 12, closest grid, ImageNet statistics.
+            image_processor={
+                "hd_mode": "videochat2_hd",
+                "hd_num": 12,
+                "fix_ratio": None,
+                "hd_padding": False,
+                "image_mean": IMAGENET_MEAN,
+                "image_std": IMAGENET_STD,
+                "image_resize_mode": "video",
+                "num_frames": 16,
+            },
+            # The demo passes the instruction as a string that encode_img indexes per sample: the Q-Former sees its
+            # first character only. qformer_instruction_mode="full" gives the training-time behaviour.
+            processor={"qformer_instruction_mode": "first_char"},
+            chat_template="mistral.jinja",
+            tokenizer=MISTRAL_V02_TOKENIZER,
+            generation={**GREEDY, "max_new_tokens": 512, "eos_token_id": 2, "pad_token_id": 2},
+        ),
+        _preset(
+            "videochat2-phi3-mini",
+            original="OpenGVLab/VideoChat2_stage4_Phi3",
+            layout="videochat2",
+            key_map="videochat2_phi",
+            original_class="VideoChat2_it_phi",
+            vision=UMT_L16_VISION,
+            text=PHI3_MINI_128K,
+            # demo_phi.ipynb: videos with norm="vit" (ImageNet), images with CLIP statistics.
+            image_processor={
+                "hd_mode": "none",
+                "resize_mode": "pil",
+                "image_mean": IMAGENET_MEAN,
+                "image_std": IMAGENET_STD,
+                "image_resize_mode": "square",
+                "image_image_mean": CLIP_MEAN,
+                "image_image_std": CLIP_STD,
+                "num_frames": 16,
+            },
+            processor={"add_time_message": True},
+            chat_template="phi3.jinja",
+            tokenizer=PHI3_TOKENIZER,
+            generation={**GREEDY, "max_new_tokens": 128, "eos_token_id": [32000, 32007], "pad_token_id": 32000},
+        ),
+        _preset(
+            "videochat-7b",
+            original="VideoChat v1 (videochat_7b.pth + eva_vit_g.pth + BLIP-2)",
+            layout="videochat_v1",
+            key_map="videochat_v1",
+            original_class="VideoChat",
+            vision=EVA_VIT_G_GMHRA_VISION,
+            text=VICUNA_7B_V0,
+            qformer=TEXT_FREE_QFORMER,
+            image_processor={**PIL_CLIP_FRAMES, "num_frames": 8},
+            processor={**TEXT_FREE_QFORMER_PROCESSOR, "add_time_message": True},
+            chat_template="vicuna.jinja",
+            tokenizer=LLAMA_TOKENIZER,
+            generation={**SAMPLING, "max_new_tokens": 1000, "eos_token_id": [2, 835], "pad_token_id": 2},
+        ),
+        _preset(
+            "videochat-13b",
+            original="VideoChat v1 (videochat_13b.pth + eva_vit_g.pth + BLIP-2)",
+            layout="videochat_v1",
+            key_map="videochat_v1",
+            original_class="VideoChat",
+            vision=EVA_VIT_G_GMHRA_VISION,
+            text=STABLE_VICUNA_13B,
+            qformer=TEXT_FREE_QFORMER,
+            image_processor={**PIL_CLIP_FRAMES, "num_frames": 8},
+            processor={**TEXT_FREE_QFORMER_PROCESSOR, "add_time_message": True},
+            chat_template="vicuna.jinja",
+            tokenizer=LLAMA_TOKENIZER,
+            generation={**SAMPLING, "max_new_tokens": 1000, "eos_token_id": [2, 835], "pad_token_id": 2},
+        ),
+    )
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -328,7 +508,9 @@ def build_image_processor(name: str, **overrides) -> VideoChatImageProcessor:
     return VideoChatImageProcessor(**{**get_preset(name).image_processor, **overrides})
 
 
-def build_processor(name: str, tokenizer, qformer_tokenizer=None, image_processor=None, **overrides) -> VideoChatProcessor:
+def build_processor(
+    name: str, tokenizer, qformer_tokenizer=None, image_processor=None, **overrides
+) -> VideoChatProcessor:
     """The processor of preset `name`: chat template, segment BOS rule, Q-Former instruction behaviour and (unless
     `image_processor` is given) the preset's image processor. `overrides` replace processor init arguments."""
     preset = get_preset(name)

@@ -1,5 +1,6 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
-"""Sentencepiece -> `tokenizer.json` for the VideoChat LLM tokenizers: a `tokenizers` pipeline that gives the ids of the original slow
+"""Sentencepiece -> `tokenizer.json` for the VideoChat LLM tokenizers: a `tokenizers` pipeline that gives the ids of
+the original slow
 sentencepiece `LlamaTokenizer` (transformers 4.38-4.40, `use_fast=False`) for every text.
 
 The original code tokenizes each prompt segment with the slow tokenizer. The fast tokenizer that transformers 5.x
@@ -138,7 +139,8 @@ def build_sentencepiece_backend(
     trainer_spec, normalizer_spec = proto.trainer_spec, proto.normalizer_spec
     if trainer_spec.model_type != _BPE_MODEL_TYPE:
         raise ValueError(
-            f"only sentencepiece BPE models are supported (model_type {_BPE_MODEL_TYPE}), got {trainer_spec.model_type}"
+            f"only sentencepiece BPE models are supported (model_type {_BPE_MODEL_TYPE}), got "
+            f"{trainer_spec.model_type}"
         )
     if trainer_spec.treat_whitespace_as_suffix:
         raise ValueError("sentencepiece models with treat_whitespace_as_suffix=True are not supported")
@@ -212,7 +214,9 @@ def _normalizer(normalizer_spec, legacy: bool, prepends_prefix: bool, special_to
             steps.append(normalizers.Replace(Regex(rf"\A{SPIECE_UNDERLINE}(?=(?:{_alternatives(added)})\z)"), ""))
         if not legacy and special_tokens:
             # The slow tokenizer drops its prefix "▁" when the next token is one of `all_special_tokens`.
-            steps.append(normalizers.Replace(Regex(rf"\A{SPIECE_UNDERLINE}(?=(?:{_alternatives(special_tokens)}))"), ""))
+            steps.append(
+                normalizers.Replace(Regex(rf"\A{SPIECE_UNDERLINE}(?=(?:{_alternatives(special_tokens)}))"), "")
+            )
     return normalizers.Sequence(steps) if steps else None
 
 
@@ -280,7 +284,6 @@ def _post_processor(tokenizer: Tokenizer, add_bos_token: bool, add_eos_token: bo
     pair = " ".join([single, *(f"{token}:1" for token in prefix), "$B:1", *(f"{token}:1" for token in suffix)])
     special = [(token, tokenizer.token_to_id(token)) for token in dict.fromkeys(prefix + suffix)]
     return processors.TemplateProcessing(single=single, pair=pair, special_tokens=special)
-
 
 
 def tokenizer_from_sentencepiece(

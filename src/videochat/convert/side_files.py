@@ -28,8 +28,15 @@ def dominant_dtype(specs: list[TensorSpec]) -> torch.dtype:
     return max(totals, key=totals.get) if totals else torch.float32
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "added_tokens.json", "chat_template.jinja", "vocab.txt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.txt",
+)
 
 
 def _load_tokenizer_isolated(tokenizer_dir: Path):
@@ -66,9 +73,11 @@ def save_processor(folder: Path, source: ConversionSource) -> list[str]:
         (folder / "chat_template.jinja").write_text(load_chat_template(name))
         vocab_size = config.text_config.vocab_size
         config.video_token_id, config.image_token_id = vocab_size, vocab_size + 1
-        return ["processor and LLM tokenizer not saved: no LLM tokenizer found (pass --tokenizer DIR); the placeholder "
-                f"ids are {vocab_size} and {vocab_size + 1}, past the LLM vocabulary: add `<video>` and `<image>` "
-                "to your tokenizer with these ids"]
+        return [
+            "processor and LLM tokenizer not saved: no LLM tokenizer found (pass --tokenizer DIR); the placeholder "
+            f"ids are {vocab_size} and {vocab_size + 1}, past the LLM vocabulary: add `<video>` and `<image>` "
+            "to your tokenizer with these ids"
+        ]
     tokenizer = _load_llm_tokenizer(source.tokenizer_dir, source.preset)
     tokenizer.padding_side = "left"
     config.video_token_id = placeholder_token_id(tokenizer, "<video>")
@@ -77,16 +86,30 @@ def save_processor(folder: Path, source: ConversionSource) -> list[str]:
     if qformer_tokenizer is None and config.qformer_takes_text:
         tokenizer.save_pretrained(str(folder))
         (folder / "chat_template.jinja").write_text(load_chat_template(name))
-        return ["processor not saved: no Q-Former tokenizer (pass --qformer-tokenizer DIR with bert-base-uncased's "
-                "vocab.txt); the LLM tokenizer and chat template were saved"]
+        return [
+            "processor not saved: no Q-Former tokenizer (pass --qformer-tokenizer DIR with bert-base-uncased's "
+            "vocab.txt); the LLM tokenizer and chat template were saved"
+        ]
     messages = []
-    if qformer_tokenizer is not None and config.qformer_takes_text and len(qformer_tokenizer) != config.qformer_config.vocab_size:
-        messages.append(f"warning: the Q-Former tokenizer has {len(qformer_tokenizer)} tokens but the Q-Former "
-                        f"vocabulary has {config.qformer_config.vocab_size} rows")
+    if (
+        qformer_tokenizer is not None
+        and config.qformer_takes_text
+        and len(qformer_tokenizer) != config.qformer_config.vocab_size
+    ):
+        messages.append(
+            f"warning: the Q-Former tokenizer has {len(qformer_tokenizer)} tokens but the Q-Former "
+            f"vocabulary has {config.qformer_config.vocab_size} rows"
+        )
     image_processor = build_image_processor(name, num_frames=int(config.vision_config.num_frames))
-    processor = build_processor(name, tokenizer, qformer_tokenizer, image_processor=image_processor,
-                                num_query_tokens=config.num_visual_queries, video_token_id=config.video_token_id,
-                                image_token_id=config.image_token_id)
+    processor = build_processor(
+        name,
+        tokenizer,
+        qformer_tokenizer,
+        image_processor=image_processor,
+        num_query_tokens=config.num_visual_queries,
+        video_token_id=config.video_token_id,
+        image_token_id=config.image_token_id,
+    )
     processor.save_pretrained(str(folder))
     return messages
 
@@ -172,14 +195,28 @@ Weights are stored under our names (no conversion mapping is registered); dtypes
 """
 
 
-def write_model_card(folder: Path, source: ConversionSource, hashes: dict[str, str], parity: str, repo: str | None,
-                     dtype: torch.dtype | None, messages: list[str]) -> None:
+def write_model_card(
+    folder: Path,
+    source: ConversionSource,
+    hashes: dict[str, str],
+    parity: str,
+    repo: str | None,
+    dtype: torch.dtype | None,
+    messages: list[str],
+) -> None:
     rows = "\n".join(f"| `{path}` | `{digest}` |" for path, digest in hashes.items())
     notes = [*source.notes, *messages]
     notes_text = ("## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n") if notes else ""
-    (folder / "README.md").write_text(MODEL_CARD_TEMPLATE.format(
-        preset=source.preset.name, repo=repo or "PATH_TO_THIS_FOLDER", version=version("videochat"),
-        transformers_version=transformers.__version__, torch_version=torch.__version__,
-        dtype_note=f" cast to {str(dtype).removeprefix('torch.')}" if dtype is not None else "",
-        inputs=rows, notes=notes_text, parity=parity,
-    ))
+    (folder / "README.md").write_text(
+        MODEL_CARD_TEMPLATE.format(
+            preset=source.preset.name,
+            repo=repo or "PATH_TO_THIS_FOLDER",
+            version=version("videochat"),
+            transformers_version=transformers.__version__,
+            torch_version=torch.__version__,
+            dtype_note=f" cast to {str(dtype).removeprefix('torch.')}" if dtype is not None else "",
+            inputs=rows,
+            notes=notes_text,
+            parity=parity,
+        )
+    )

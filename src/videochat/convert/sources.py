@@ -112,8 +112,11 @@ def _llm_of_videochat2(model: dict) -> str | None:
 
 def _uses_internlm2(original_config: dict | None, keys, llm_config: dict | None) -> bool:
     llm_name = str(((original_config or {}).get("model_config") or {}).get("llm", {}).get("name", ""))
-    return ("internlm" in llm_name.lower() or (llm_config is not None and is_internlm2_config(llm_config))
-            or any(".attention.wqkv." in key for key in keys))
+    return (
+        "internlm" in llm_name.lower()
+        or (llm_config is not None and is_internlm2_config(llm_config))
+        or any(".attention.wqkv." in key for key in keys)
+    )
 
 
 def detect_preset(source: Path, original_config: dict | None, keys, llm_config: dict | None = None) -> Preset:
@@ -130,8 +133,12 @@ def detect_preset(source: Path, original_config: dict | None, keys, llm_config: 
         model = model_block(original_config or {})
         by_class = [p for p in candidates if original_class_of(original_config) == p.original_class]
         llm = _llm_of_videochat2(model)
-        by_llm = [p for p in candidates if llm and p.config["text_config"]["model_type"] == {"mistral": "mistral",
-                  "phi": "phi3", "llama": "llama"}[llm]]
+        by_llm = [
+            p
+            for p in candidates
+            if llm
+            and p.config["text_config"]["model_type"] == {"mistral": "mistral", "phi": "phi3", "llama": "llama"}[llm]
+        ]
         candidates = by_class or by_llm or candidates
         if len(candidates) > 1:
             candidates = [p for p in candidates if p.is_hd == says_hd(original_config, source)]
@@ -160,7 +167,9 @@ def _tokenizer_dir_in(folder: Path | None) -> Path | None:
 
 def _qformer_tokenizer_dir_in(folder: Path) -> Path | None:
     candidate = folder / "qformer_tokenizer"
-    return candidate if (candidate / "vocab.txt").is_file() or (candidate / "tokenizer_config.json").is_file() else None
+    return (
+        candidate if (candidate / "vocab.txt").is_file() or (candidate / "tokenizer_config.json").is_file() else None
+    )
 
 
 def _checkpoint_files(source: Path) -> list[Path]:
@@ -180,7 +189,9 @@ def _internvideo2_llm_config(llm: Path | None, folder: Path) -> tuple[dict | Non
     return (llama_text_config_from_internlm2(config) if is_internlm2_config(config) else config), path
 
 
-def _open_internvideo2_chat(source: Path, preset: Preset | None, paths: dict, original_config, config_path) -> ConversionSource:
+def _open_internvideo2_chat(
+    source: Path, preset: Preset | None, paths: dict, original_config, config_path
+) -> ConversionSource:
     folder = source if source.is_dir() else source.parent
     files = _checkpoint_files(source)
     checkpoint = SourceTensors(files)
@@ -197,14 +208,21 @@ def _open_internvideo2_chat(source: Path, preset: Preset | None, paths: dict, or
             notes.append("LoRA scaling not in a config: using the released r=16, alpha=32 (2.0)")
     extra = [path for path in (config_path, llm_config_path) if path is not None]
     return ConversionSource(
-        preset=preset, checkpoint=checkpoint, key_map=key_map_for(preset, config), config=config,
-        files=[*files, *extra], lora_scaling=scaling,
+        preset=preset,
+        checkpoint=checkpoint,
+        key_map=key_map_for(preset, config),
+        config=config,
+        files=[*files, *extra],
+        lora_scaling=scaling,
         tokenizer_dir=paths["tokenizer"] or _tokenizer_dir_in(paths["llm"]) or _tokenizer_dir_in(folder),
-        qformer_tokenizer_dir=paths["qformer_tokenizer"] or _qformer_tokenizer_dir_in(folder), notes=notes,
+        qformer_tokenizer_dir=paths["qformer_tokenizer"] or _qformer_tokenizer_dir_in(folder),
+        notes=notes,
     )
 
 
-def _open_videochat2(source: Path, preset: Preset | None, paths: dict, original_config, config_path) -> ConversionSource:
+def _open_videochat2(
+    source: Path, preset: Preset | None, paths: dict, original_config, config_path
+) -> ConversionSource:
     """A VideoChat2 stage-3/4 `.pth` (+ base LLM folder) or VideoChat v1 (+ EVA ViT-g + BLIP-2 Q-Former files)."""
     folder = source if source.is_dir() else source.parent
     if original_config is None:
@@ -228,22 +246,36 @@ def _open_videochat2(source: Path, preset: Preset | None, paths: dict, original_
     parts.append((key_map.llm_prefix(stage.keys()), llm_checkpoint))
     files = [stage_file, config_path, llm / "config.json", *checkpoint_files(llm), *extra_files]
     return ConversionSource(
-        preset=preset, checkpoint=CombinedSources(parts), key_map=key_map, config=config, files=files,
+        preset=preset,
+        checkpoint=CombinedSources(parts),
+        key_map=key_map,
+        config=config,
+        files=files,
         lora_scaling=lora_scaling(preset.layout, original_config),
         tokenizer_dir=paths["tokenizer"] or _tokenizer_dir_in(llm) or _tokenizer_dir_in(folder),
         qformer_tokenizer_dir=paths["qformer_tokenizer"] or _qformer_tokenizer_dir_in(folder),
     )
 
 
-def open_source(source: str | Path, preset: str | None = None, llm=None, vit=None, qformer=None, tokenizer=None,
-                qformer_tokenizer=None) -> ConversionSource:
+def open_source(
+    source: str | Path,
+    preset: str | None = None,
+    llm=None,
+    vit=None,
+    qformer=None,
+    tokenizer=None,
+    qformer_tokenizer=None,
+) -> ConversionSource:
     """Detect what `source` is and open it for conversion (the preset is detected unless given)."""
     source = Path(source).expanduser().resolve()
     if not source.exists():
         raise FileNotFoundError(f"source not found: {source}")
-    paths = {name: Path(value).expanduser().resolve() if value is not None else None
-             for name, value in dict(llm=llm, vit=vit, qformer=qformer, tokenizer=tokenizer,
-                                     qformer_tokenizer=qformer_tokenizer).items()}
+    paths = {
+        name: Path(value).expanduser().resolve() if value is not None else None
+        for name, value in dict(
+            llm=llm, vit=vit, qformer=qformer, tokenizer=tokenizer, qformer_tokenizer=qformer_tokenizer
+        ).items()
+    }
     for name, path in paths.items():
         if path is not None and not path.exists():
             raise FileNotFoundError(f"--{name.replace('_', '-')} path not found: {path}")

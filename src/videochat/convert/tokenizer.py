@@ -43,6 +43,7 @@ LLAMA_TOKENIZER_DEFAULTS: dict[str, Any] = {
     "pad_token": None,
 }
 
+
 def _token_content(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -77,7 +78,9 @@ def resolve_tokenizer_settings(src_dir: str | os.PathLike, preset: str) -> dict[
         config = _read_json(config_path)
         tokenizer_class = (config.get("tokenizer_class") or "LlamaTokenizer").removesuffix("Fast")
         if tokenizer_class != "LlamaTokenizer":
-            raise ValueError(f"{config_path}: expected a LlamaTokenizer config, got tokenizer_class {tokenizer_class!r}")
+            raise ValueError(
+                f"{config_path}: expected a LlamaTokenizer config, got tokenizer_class {tokenizer_class!r}"
+            )
         if (src_dir / SPECIAL_TOKENS_MAP_FILE).is_file():
             config = {**_read_json(src_dir / SPECIAL_TOKENS_MAP_FILE), **config}
         for key in ("legacy", "add_bos_token", "add_eos_token", "add_prefix_space"):
@@ -110,7 +113,9 @@ def build_tokenizer(src_dir: str | os.PathLike, preset: str):
     """Build the `VideoChatTokenizer` of `preset` from the original tokenizer files in `src_dir`."""
     model_file = Path(src_dir) / SENTENCEPIECE_FILE
     if not model_file.is_file():
-        raise FileNotFoundError(f"{model_file} not found: SRC_DIR must hold the LLM's sentencepiece {SENTENCEPIECE_FILE}")
+        raise FileNotFoundError(
+            f"{model_file} not found: SRC_DIR must hold the LLM's sentencepiece {SENTENCEPIECE_FILE}"
+        )
     settings = resolve_tokenizer_settings(src_dir, preset)
     extra = {key: settings[key] for key in ("chat_template", "model_max_length") if key in settings}
     return tokenizer_from_sentencepiece(
@@ -172,11 +177,11 @@ def _replace_directory(new: Path, target: Path) -> None:
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `convert-tokenizer` arguments (SRC_DIR, OUTPUT_DIR, --preset) to `parser`."""
-    parser.add_argument("src_dir", metavar="SRC_DIR", help=f"folder with the LLM's {SENTENCEPIECE_FILE} (+ {CONFIG_FILE})")
-    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write the converted tokenizer to")
     parser.add_argument(
-        "--preset", required=True, choices=preset_names(), help="which model the tokenizer belongs to"
+        "src_dir", metavar="SRC_DIR", help=f"folder with the LLM's {SENTENCEPIECE_FILE} (+ {CONFIG_FILE})"
     )
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write the converted tokenizer to")
+    parser.add_argument("--preset", required=True, choices=preset_names(), help="which model the tokenizer belongs to")
     return parser
 
 

@@ -4,6 +4,7 @@ semantics are what the fixture parity checker tests against the original code)."
 
 import re
 from pathlib import Path
+
 import torch
 from safetensors import safe_open
 from transformers import AutoModelForImageTextToText
@@ -22,8 +23,14 @@ def load_converted(folder: Path, dtype: torch.dtype = torch.float32):
     return model.eval()
 
 
-_VISUAL_PREFIXES = ("model.vision_model.", "model.qformer.", "model.qformer_embeddings.", "model.query_tokens",
-                    "model.extra_query_tokens", "model.multi_modal_projector.")
+_VISUAL_PREFIXES = (
+    "model.vision_model.",
+    "model.qformer.",
+    "model.qformer_embeddings.",
+    "model.query_tokens",
+    "model.extra_query_tokens",
+    "model.multi_modal_projector.",
+)
 
 
 def _read_written(folder: Path, names: set[str]) -> dict[str, torch.Tensor]:
@@ -39,8 +46,13 @@ def _read_written(folder: Path, names: set[str]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def verify_visual_path(folder: Path, source: ConversionSource, operations: list[Operation],
-                       target_dtypes: dict[str, torch.dtype], seed: int = 0) -> dict:
+def verify_visual_path(
+    folder: Path,
+    source: ConversionSource,
+    operations: list[Operation],
+    target_dtypes: dict[str, torch.dtype],
+    seed: int = 0,
+) -> dict:
     """For real checkpoints: a small random forward of the vision tower -> layernorm -> Q-Former -> projection with
     weights taken (a) from the ORIGINAL tensors through the in-memory key map and (b) from the written files, plus an
     exact comparison of LLM spot tensors (first layer, last layer, lm_head) recomputed from the source. This checks
@@ -58,7 +70,9 @@ def verify_visual_path(folder: Path, source: ConversionSource, operations: list[
             model = VideoChatForConditionalGeneration(config)
         model.model.language_model = None
         model.lm_head = None
-        missing, unexpected = model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False, assign=True)
+        missing, unexpected = model.load_state_dict(
+            {k: v.float() for k, v in tensors.items()}, strict=False, assign=True
+        )
         missing = [key for key in missing if key.startswith(_VISUAL_PREFIXES)]
         if missing or unexpected:
             raise ConversionError(f"visual weights incomplete: missing {missing[:5]}, unexpected {unexpected[:5]}")
@@ -81,8 +95,13 @@ def verify_visual_path(folder: Path, source: ConversionSource, operations: list[
         for name, tensor in recomputed.items():
             diffs[name] = max_abs_diff(tensor.to(target_dtypes[name]), stored[name])
     failures = [f"{name}: max abs diff {diff:.3g}" for name, diff in diffs.items() if diff != 0.0]
-    return {"kind": "weights", "reference": "original tensors via the in-memory key map", "max_abs_diff": diffs,
-            "failures": failures, "ok": not failures}
+    return {
+        "kind": "weights",
+        "reference": "original tensors via the in-memory key map",
+        "max_abs_diff": diffs,
+        "failures": failures,
+        "ok": not failures,
+    }
 
 
 def _fill_non_persistent_buffers(model) -> None:
@@ -91,14 +110,18 @@ def _fill_non_persistent_buffers(model) -> None:
         for name, buffer in list(module.named_buffers(recurse=False)):
             if buffer.is_meta:
                 if name == "position_ids":
-                    module.register_buffer(name, torch.arange(buffer.shape[-1]).expand(buffer.shape).clone(), persistent=False)
+                    module.register_buffer(
+                        name, torch.arange(buffer.shape[-1]).expand(buffer.shape).clone(), persistent=False
+                    )
                 else:
                     raise ConversionError(f"cannot rebuild buffer {name} of {type(module).__name__} for verification")
 
 
 def _llm_spot_operations(operations: list[Operation], config) -> list[Operation]:
     last = config.text_config.num_hidden_layers - 1
-    wanted = re.compile(rf"model\.language_model\.layers\.(0|{last})\.|lm_head\.weight|model\.language_model\.embed_tokens")
+    wanted = re.compile(
+        rf"model\.language_model\.layers\.(0|{last})\.|lm_head\.weight|model\.language_model\.embed_tokens"
+    )
     return [op for op in operations if any(wanted.match(target) for target in op.targets)]
 
 
@@ -115,8 +138,12 @@ def max_abs_diff(ours: torch.Tensor, reference: torch.Tensor) -> float:
 def format_parity(report: dict | None) -> str:
     if report is None:
         return "Not run (convert with `--verify` to compare the converted weights with the original computation)."
-    lines = [f"Reference: {report['reference']} ({report['kind']}). Result: **{'OK' if report['ok'] else 'FAILED'}**.", "",
-             "| tensor | max abs diff |", "|---|---|"]
+    lines = [
+        f"Reference: {report['reference']} ({report['kind']}). Result: **{'OK' if report['ok'] else 'FAILED'}**.",
+        "",
+        "| tensor | max abs diff |",
+        "|---|---|",
+    ]
     lines += [f"| `{name}` | {diff:.3e} |" for name, diff in report["max_abs_diff"].items()]
     lines += [f"\nFAIL: {failure}" for failure in report["failures"]]
     return "\n".join(lines)

@@ -14,13 +14,32 @@ import torch
 
 
 SAFETENSORS_DTYPES: dict[torch.dtype, str] = {
-    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
-    torch.bool: "BOOL", torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2",
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.float8_e5m2: "F8_E5M2",
 }
 TORCH_DTYPES: dict[str, torch.dtype] = {name: dtype for dtype, name in SAFETENSORS_DTYPES.items()}
-_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
-               "GIB": 2**30, "TIB": 2**40}
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def parse_size(size: int | str) -> int:
@@ -91,7 +110,8 @@ class ShardWriter:
         self._handle.write(encoded)
 
     def write(self, name: str, tensor: torch.Tensor) -> int:
-        """Append `tensor` (must be the next declared one, with the declared dtype and shape); returns bytes written."""
+        """Append `tensor` (must be the next declared one, with the declared dtype and shape); returns bytes
+        written."""
         if self._next >= len(self._specs):
             raise ValueError(f"{self.path.name}: unexpected extra tensor {name!r}")
         spec = self._specs[self._next]
@@ -106,14 +126,18 @@ class ShardWriter:
         self._next += 1
         return spec.nbytes
 
-    def write_from_file(self, name: str, dtype: torch.dtype, shape: tuple[int, ...], descriptor: int, offset: int) -> int:
+    def write_from_file(
+        self, name: str, dtype: torch.dtype, shape: tuple[int, ...], descriptor: int, offset: int
+    ) -> int:
         """Append a tensor stored verbatim in another file (same dtype and shape) by a kernel-side copy
         (`copy_file_range`): no user-space buffer, no extra page faults."""
         if self._next >= len(self._specs):
             raise ValueError(f"{self.path.name}: unexpected extra tensor {name!r}")
         spec = self._specs[self._next]
         if name != spec.name or dtype != spec.dtype or tuple(shape) != spec.shape:
-            raise ValueError(f"{self.path.name}: expected {spec.name} {spec.dtype} {spec.shape}, got {name} {dtype} {shape}")
+            raise ValueError(
+                f"{self.path.name}: expected {spec.name} {spec.dtype} {spec.shape}, got {name} {dtype} {shape}"
+            )
         remaining, position = spec.nbytes, offset
         output = self._handle.fileno()
         while remaining:
@@ -132,7 +156,7 @@ class ShardWriter:
         return spec.nbytes
 
     def close(self) -> None:
-        missing = [spec.name for spec in self._specs[self._next:]]
+        missing = [spec.name for spec in self._specs[self._next :]]
         self._handle.close()
         if missing:
             raise ValueError(f"{self.path.name}: {len(missing)} declared tensor(s) were never written: {missing[:5]}")

@@ -15,8 +15,8 @@ on values of magnitude ~17 would demand more precision than the reference itself
 import argparse
 import json
 import sys
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -54,7 +54,9 @@ def load_fixture(fixture_dir: str | Path) -> FixtureBundle:
     return FIXTURE_ADAPTERS[detect_family(fixture_dir)](fixture_dir)
 
 
-def _capture_module_input(module: torch.nn.Module, store: dict, name: str, keyword: str | None = None) -> Callable[[], None]:
+def _capture_module_input(
+    module: torch.nn.Module, store: dict, name: str, keyword: str | None = None
+) -> Callable[[], None]:
     """Record the first input a module sees (positional, or the `keyword` argument) into `store[name]`."""
 
     def hook(module, args, kwargs):
@@ -75,7 +77,9 @@ def visual_features(model, inputs: dict) -> dict[str, torch.Tensor]:
     remove = _capture_module_input(model.model.vision_model.post_layernorm, recorded, "vision_encoder_out")
     try:
         encode = model.model.get_video_features if modality == "video" else model.model.get_image_features
-        features = encode(pixels, inputs.get(f"{modality}_qformer_input_ids"), inputs.get(f"{modality}_qformer_attention_mask"))
+        features = encode(
+            pixels, inputs.get(f"{modality}_qformer_input_ids"), inputs.get(f"{modality}_qformer_attention_mask")
+        )
     finally:
         remove()
     num_clips = features.pooler_output.shape[0]
@@ -113,13 +117,19 @@ def greedy_tokens(model, inputs: dict, num_new_tokens: int) -> torch.Tensor:
     # `eos_token_id=[]` (not None, which the model's generation config would override) disables EOS stopping; an
     # explicit all-ones mask stops generate from inferring one from a pad id that could equal the placeholder id 0
     pad_token_id = getattr(model.config.text_config, "pad_token_id", None)
-    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=num_new_tokens, min_new_tokens=0, eos_token_id=[],
-                              pad_token_id=0 if pad_token_id is None else pad_token_id)
+    config = GenerationConfig(
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=num_new_tokens,
+        min_new_tokens=0,
+        eos_token_id=[],
+        pad_token_id=0 if pad_token_id is None else pad_token_id,
+    )
     inputs = dict(inputs)
     if inputs.get("attention_mask") is None:
         inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     generated = model.generate(**inputs, generation_config=config)
-    return generated[:, inputs["input_ids"].shape[1]:]
+    return generated[:, inputs["input_ids"].shape[1] :]
 
 
 def tolerance_for(name: str, reference: torch.Tensor) -> float:
@@ -191,7 +201,9 @@ def verify_converted_folder(folder: str | Path, fixture_dir: str | Path) -> dict
     diffs, failures = {}, []
     for case in bundle.cases:
         num_new = int(case.generated_ids.numel()) if case.generated_ids is not None else 0
-        case = replace(case, forward_inputs=_with_placeholder_ids(case.forward_inputs, bundle.model.config, model.config))
+        case = replace(
+            case, forward_inputs=_with_placeholder_ids(case.forward_inputs, bundle.model.config, model.config)
+        )
         ours = compute_outputs(model, case, num_new)
         for our_name, (fixture_name, reference) in case.expected.items():
             diffs[fixture_name] = diff = max_abs_diff(ours[our_name], reference)
@@ -202,7 +214,13 @@ def verify_converted_folder(folder: str | Path, fixture_dir: str | Path) -> dict
             diffs[f"{case.name}.generated_ids"] = 0.0 if same else 1.0
             if not same:
                 failures.append(f"{case.name}.generated_ids differ")
-    return {"kind": "fixture", "reference": str(fixture_dir), "max_abs_diff": diffs, "failures": failures, "ok": not failures}
+    return {
+        "kind": "fixture",
+        "reference": str(fixture_dir),
+        "max_abs_diff": diffs,
+        "failures": failures,
+        "ok": not failures,
+    }
 
 
 def _with_placeholder_ids(inputs: dict, source_config, target_config) -> dict:
@@ -219,8 +237,15 @@ def _with_placeholder_ids(inputs: dict, source_config, target_config) -> dict:
 def _run_llm_fixture(fixture_dir: Path) -> dict:
     """InternLM2 folders hold only an LLM (written as an in-tree Llama by our conversion)."""
     tensors, failures, greedy_equal = run_internlm2_fixture(fixture_dir, tolerance_for)
-    return {"fixture": str(fixture_dir), "family": "internlm2", "tensors": tensors, "greedy_equal": greedy_equal,
-            "ok": not failures, "failures": failures, "notes": []}
+    return {
+        "fixture": str(fixture_dir),
+        "family": "internlm2",
+        "tensors": tensors,
+        "greedy_equal": greedy_equal,
+        "ok": not failures,
+        "failures": failures,
+        "notes": [],
+    }
 
 
 def _print_report(report: dict) -> None:
@@ -244,8 +269,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = run_fixture(fixture_dir)
         except (FileNotFoundError, ValueError, KeyError) as error:
-            report = {"fixture": str(fixture_dir), "family": None, "tensors": {}, "greedy_equal": False, "ok": False,
-                      "failures": [f"{type(error).__name__}: {error}"], "notes": []}
+            report = {
+                "fixture": str(fixture_dir),
+                "family": None,
+                "tensors": {},
+                "greedy_equal": False,
+                "ok": False,
+                "failures": [f"{type(error).__name__}: {error}"],
+                "notes": [],
+            }
         all_ok &= report["ok"]
         if args.json:
             print(json.dumps({key: report[key] for key in ("fixture", "tensors", "greedy_equal", "ok", "failures")}))

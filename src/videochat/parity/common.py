@@ -61,7 +61,9 @@ def instantiate_from_state_dict(model_class, config, state_dict: dict[str, torch
     return model
 
 
-def build_converted_model(fixture_dir: Path, **source_kwargs) -> tuple[VideoChatForConditionalGeneration, ConversionSource]:
+def build_converted_model(
+    fixture_dir: Path, **source_kwargs
+) -> tuple[VideoChatForConditionalGeneration, ConversionSource]:
     """The fixture's original checkpoint through our source detection and key map, as a float32 model in eval mode."""
     source = open_source(fixture_dir, **source_kwargs)
     state_dict, _ = convert_state_dict(source.key_map, source.checkpoint, source.lora_scaling)
@@ -96,15 +98,20 @@ def _fixture_overrides(original_config: dict) -> tuple[dict, dict]:
     processor_kwargs, image_kwargs = {}, {}
     if "model" in original_config:  # VideoChat2 / VideoChat harness layout
         model = original_config["model"]
-        processor_kwargs["num_query_tokens"] = int(model["num_query_token"]) + int(model.get("extra_num_query_token", 0))
+        processor_kwargs["num_query_tokens"] = int(model["num_query_token"]) + int(
+            model.get("extra_num_query_token", 0)
+        )
         if "_num_frames" in original_config:
             image_kwargs["num_frames"] = int(original_config["_num_frames"])
         elif "vision_encoder" in model:
             image_kwargs["num_frames"] = int(model["vision_encoder"]["num_frames"])
         dynamic = model.get("dynamic_config")
         if dynamic:
-            image_kwargs.update(hd_num=int(dynamic["hd_num"]), hd_padding=bool(dynamic.get("padding", False)),
-                                add_global_view=bool(dynamic.get("add_global", True)))
+            image_kwargs.update(
+                hd_num=int(dynamic["hd_num"]),
+                hd_padding=bool(dynamic.get("padding", False)),
+                add_global_view=bool(dynamic.get("add_global", True)),
+            )
     else:  # InternVideo2-Chat hub layout
         bridge = original_config["model_config"]["bridge"]
         processor_kwargs["num_query_tokens"] = int(bridge["num_query_token"]) + int(bridge["extra_num_query_token"])

@@ -3,8 +3,8 @@
 converted by our key map into an in-tree `LlamaForCausalLM`, compared with outputs of the original remote code."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file
@@ -55,10 +55,19 @@ def run_fixture(fixture_dir: Path, tolerance: Callable) -> tuple[dict[str, float
         if f"{case}.gen_ids" in expected:
             model = build_converted_llm(fixture_dir)
             reference_ids = expected[f"{case}.gen_ids"]
-            config = GenerationConfig(do_sample=False, max_new_tokens=reference_ids.shape[1] - ids.shape[1],
-                                      eos_token_id=model.config.eos_token_id, pad_token_id=model.config.pad_token_id)
-            output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                    output_scores=True, return_dict_in_generate=True)
+            config = GenerationConfig(
+                do_sample=False,
+                max_new_tokens=reference_ids.shape[1] - ids.shape[1],
+                eos_token_id=model.config.eos_token_id,
+                pad_token_id=model.config.pad_token_id,
+            )
+            output = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=config,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
             same = torch.equal(output.sequences, reference_ids)
             tensors[f"{case}.gen_ids"] = 0.0 if same else 1.0
             if not same:

@@ -50,8 +50,11 @@ def _gelu(original_config: dict) -> str:
 
 def _vision_overrides(constructor: dict) -> dict:
     """The harness' MP-1 constructor overrides in our field names (what the shapes cannot tell)."""
-    names = {"num_heads": "num_attention_heads", "attn_pool_num_heads": "pooling_num_attention_heads",
-             "img_size": "image_size"}
+    names = {
+        "num_heads": "num_attention_heads",
+        "attn_pool_num_heads": "pooling_num_attention_heads",
+        "img_size": "image_size",
+    }
     return {ours: constructor[theirs] for theirs, ours in names.items() if theirs in constructor}
 
 
@@ -77,9 +80,9 @@ def _compare(ours: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -
     for name, reference in expected.items():
         ours_tensor = ours[name]
         if reference.dtype.is_floating_point:
-            checks[name] = (lambda a=ours_tensor, b=reference: max_abs_diff(a, b))
+            checks[name] = lambda a=ours_tensor, b=reference: max_abs_diff(a, b)
         else:
-            checks[name] = (lambda a=ours_tensor, b=reference: torch.equal(a.reshape(-1).cpu(), b.reshape(-1).cpu()))
+            checks[name] = lambda a=ours_tensor, b=reference: torch.equal(a.reshape(-1).cpu(), b.reshape(-1).cpu())
     return checks
 
 
@@ -108,14 +111,21 @@ def _stage1_outputs(model, pixel_values: torch.Tensor) -> dict[str, torch.Tensor
 
 
 def _stage1_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> dict[str, Check]:
-    vision = {**factory_fields(original_config.get("factory")), **_vision_overrides(original_config["ctor_overrides_MP1"])}
+    vision = {
+        **factory_fields(original_config.get("factory")),
+        **_vision_overrides(original_config["ctor_overrides_MP1"]),
+    }
     folder = _convert(fixture_dir, workdir, gelu=_gelu(original_config), config_overrides={"vision": vision})
     inputs = load_file(fixture_dir / "inputs.safetensors")
     expected = load_file(fixture_dir / "expected.safetensors")
     model = AutoModelForVideoClassification.from_pretrained(folder, dtype=torch.float32).eval()
     ours = _stage1_outputs(model, inputs["pixel_values"])
-    tanh_model = AutoModelForVideoClassification.from_pretrained(folder, dtype=torch.float32, hidden_act="gelu_pytorch_tanh").eval()
-    ours.update({f"gelu_tanh.{name}": value for name, value in _stage1_outputs(tanh_model, inputs["pixel_values"]).items()})
+    tanh_model = AutoModelForVideoClassification.from_pretrained(
+        folder, dtype=torch.float32, hidden_act="gelu_pytorch_tanh"
+    ).eval()
+    ours.update(
+        {f"gelu_tanh.{name}": value for name, value in _stage1_outputs(tanh_model, inputs["pixel_values"]).items()}
+    )
     return _compare(ours, expected)
 
 
@@ -127,10 +137,15 @@ def _stage1_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> d
 def _stage2_overrides(fixture_dir: Path, original_config: dict) -> dict:
     bert = json.loads((fixture_dir / "text_encoder_bert_config.json").read_text())
     return {
-        "vision": {**factory_fields("pretrain_internvideo2_1b_patch14_224"),
-                   **_vision_overrides(original_config["vision_ctor_overrides_MP1"])},
-        "text": {"num_attention_heads": bert["num_attention_heads"], "layer_norm_eps": bert["layer_norm_eps"],
-                 "hidden_act": bert["hidden_act"]},
+        "vision": {
+            **factory_fields("pretrain_internvideo2_1b_patch14_224"),
+            **_vision_overrides(original_config["vision_ctor_overrides_MP1"]),
+        },
+        "text": {
+            "num_attention_heads": bert["num_attention_heads"],
+            "layer_norm_eps": bert["layer_norm_eps"],
+            "hidden_act": bert["hidden_act"],
+        },
     }
 
 
@@ -179,7 +194,8 @@ def _stage2_model_outputs(model, inputs: dict) -> dict[str, torch.Tensor]:
 
     num_videos, num_texts = videos.shape[0], ids.shape[0]
     fused = model.text_model.fuse(
-        learned.text_model_output.last_hidden_state.repeat(num_videos, 1, 1), mask.repeat(num_videos, 1),
+        learned.text_model_output.last_hidden_state.repeat(num_videos, 1, 1),
+        mask.repeat(num_videos, 1),
         learned.video_model_output.last_hidden_state.repeat_interleave(num_texts, dim=0),
     ).last_hidden_state
     ours["itm.fusion_last_hidden_state"] = fused.reshape(num_videos, num_texts, *fused.shape[1:])
@@ -203,13 +219,16 @@ def _evaluation_scores(cosine: torch.Tensor, match: torch.Tensor) -> dict[str, t
 
 
 @torch.no_grad()
-def _demo_outputs(model, processor, fixture_dir: Path, texts: list[str], clips: dict[str, str],
-                  expected: dict) -> dict[str, torch.Tensor]:
+def _demo_outputs(
+    model, processor, fixture_dir: Path, texts: list[str], clips: dict[str, str], expected: dict
+) -> dict[str, torch.Tensor]:
     """`retrieve_text(frames, texts, model, topk)` per clip: one video per call, one text per `get_txt_feat`."""
-    text_feats = torch.cat([
-        F.normalize(model.get_text_features(**processor(text=text, truncation=True)).pooler_output, dim=-1)
-        for text in texts
-    ])
+    text_feats = torch.cat(
+        [
+            F.normalize(model.get_text_features(**processor(text=text, truncation=True)).pooler_output, dim=-1)
+            for text in texts
+        ]
+    )
     ours = {}
     for clip, file in clips.items():
         video = processor(videos=str(fixture_dir / file))["pixel_values_videos"]
@@ -217,13 +236,21 @@ def _demo_outputs(model, processor, fixture_dir: Path, texts: list[str], clips: 
         video_feat = F.normalize(features.pooler_output, dim=-1)
         probs = model.similarity_logits(video_feat, text_feats, logit_scale=100.0).softmax(dim=-1)
         top_probs, top_indices = probs.topk(expected[f"demo.{clip}.topk_indices"].numel(), dim=-1)
-        ours.update({f"demo.{clip}.video_feat": video_feat, f"demo.{clip}.text_feat": text_feats,
-                     f"demo.{clip}.probs": probs, f"demo.{clip}.topk_probs": top_probs[0],
-                     f"demo.{clip}.topk_indices": top_indices[0]})
+        ours.update(
+            {
+                f"demo.{clip}.video_feat": video_feat,
+                f"demo.{clip}.text_feat": text_feats,
+                f"demo.{clip}.probs": probs,
+                f"demo.{clip}.topk_probs": top_probs[0],
+                f"demo.{clip}.topk_indices": top_indices[0],
+            }
+        )
     return ours
 
 
-def _preprocessing_checks(processor, fixture_dir: Path, inputs: dict, meta: dict, clips: dict[str, str]) -> dict[str, Check]:
+def _preprocessing_checks(
+    processor, fixture_dir: Path, inputs: dict, meta: dict, clips: dict[str, str]
+) -> dict[str, Check]:
     """Frame count and frames decoded by PyAV vs the demo's cv2 frames, sampled indices, resized uint8 frames and
     pixel tensors (from the mp4 files and from the recorded frames), text ids: all must be equal."""
     image_processor = processor.image_processor
@@ -240,35 +267,56 @@ def _preprocessing_checks(processor, fixture_dir: Path, inputs: dict, meta: dict
             return frames.shape == recorded.shape and bool((frames == recorded).all())
 
         checks[f"preprocessing.{clip}.decoded_frames"] = decoded_frames_equal
-        checks[f"preprocessing.{clip}.frame_indices"] = (
-            lambda recorded=recorded_rgb, expected=indices: image_processor.sample_frame_indices(len(recorded)).tolist()
-            == expected.tolist())
+        checks[f"preprocessing.{clip}.frame_indices"] = lambda recorded=recorded_rgb, expected=indices: (
+            image_processor.sample_frame_indices(len(recorded)).tolist() == expected.tolist()
+        )
         checks[f"preprocessing.{clip}.resized_rgb_uint8"] = (
-            lambda recorded=recorded_rgb, idx=indices, clip=clip: bool(np.array_equal(
-                np.stack([cv2_linear_resize(np.ascontiguousarray(frame), size.width, size.height) for frame in recorded[idx]]),
-                inputs[f"{clip}.resized_rgb_uint8"].numpy())))
+            lambda recorded=recorded_rgb, idx=indices, clip=clip, size=size: bool(
+                np.array_equal(
+                    np.stack(
+                        [
+                            cv2_linear_resize(np.ascontiguousarray(frame), size.width, size.height)
+                            for frame in recorded[idx]
+                        ]
+                    ),
+                    inputs[f"{clip}.resized_rgb_uint8"].numpy(),
+                )
+            )
+        )
         checks[f"preprocessing.{clip}.pixel_values_from_frames"] = (
             lambda recorded=recorded_rgb, idx=indices, clip=clip: torch.equal(
-                processor(videos=recorded[idx])["pixel_values_videos"], inputs[f"{clip}.pixel_values"]))
-        checks[f"preprocessing.{clip}.pixel_values_from_file"] = (
-            lambda path=path, clip=clip: torch.equal(processor(videos=path)["pixel_values_videos"], inputs[f"{clip}.pixel_values"]))
+                processor(videos=recorded[idx])["pixel_values_videos"], inputs[f"{clip}.pixel_values"]
+            )
+        )
+        checks[f"preprocessing.{clip}.pixel_values_from_file"] = lambda path=path, clip=clip: torch.equal(
+            processor(videos=path)["pixel_values_videos"], inputs[f"{clip}.pixel_values"]
+        )
     videos = [str(fixture_dir / file) for file in clips.values()]
     checks["preprocessing.pixel_values_videos"] = lambda: torch.equal(
-        processor(videos=videos)["pixel_values_videos"], inputs["pixel_values_videos"])
+        processor(videos=videos)["pixel_values_videos"], inputs["pixel_values_videos"]
+    )
     image_clip = next(clip for clip, file in clips.items() if file == meta["image_input"]["from"])
     image_frame = inputs[f"{image_clip}.frames_bgr_uint8"].numpy()[meta["image_input"]["frame_indices"][0], :, :, ::-1]
     checks["preprocessing.image.pixel_values"] = lambda: torch.equal(
-        processor(images=image_frame)["pixel_values_videos"], inputs["image.pixel_values"])
+        processor(images=image_frame)["pixel_values_videos"], inputs["image.pixel_values"]
+    )
     checks["preprocessing.text.input_ids"] = lambda: torch.equal(
-        processor(text=texts, truncation=True)["input_ids"], inputs["text.input_ids"])
+        processor(text=texts, truncation=True)["input_ids"], inputs["text.input_ids"]
+    )
     checks["preprocessing.text.attention_mask"] = lambda: torch.equal(
-        processor(text=texts, truncation=True)["attention_mask"], inputs["text.attention_mask"])
+        processor(text=texts, truncation=True)["attention_mask"], inputs["text.attention_mask"]
+    )
     return checks
 
 
 def _stage2_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> dict[str, Check]:
-    folder = _convert(fixture_dir, workdir, gelu=_gelu(original_config), vocab=fixture_dir / "tokenizer" / "vocab.txt",
-                      config_overrides=_stage2_overrides(fixture_dir, original_config))
+    folder = _convert(
+        fixture_dir,
+        workdir,
+        gelu=_gelu(original_config),
+        vocab=fixture_dir / "tokenizer" / "vocab.txt",
+        config_overrides=_stage2_overrides(fixture_dir, original_config),
+    )
     inputs = load_file(fixture_dir / "inputs.safetensors")
     expected = load_file(fixture_dir / "expected.safetensors")
     meta = json.loads((fixture_dir / "meta.json").read_text())
@@ -276,17 +324,23 @@ def _stage2_checks(fixture_dir: Path, original_config: dict, workdir: Path) -> d
     model = AutoModel.from_pretrained(folder, dtype=torch.float32).eval()
     demo = original_config.get("demo_config_overrides", {})
     size = demo.get("size_t", model.config.vision_config.image_size)
-    processor = AutoProcessor.from_pretrained(folder, num_frames=demo.get("num_frames", model.config.vision_config.num_frames),
-                                              size={"height": size, "width": size})
+    processor = AutoProcessor.from_pretrained(
+        folder,
+        num_frames=demo.get("num_frames", model.config.vision_config.num_frames),
+        size={"height": size, "width": size},
+    )
     processor.max_text_length = int(original_config.get("max_txt_l", processor.max_text_length))
-    ours = {**_stage2_model_outputs(model, inputs),
-            **_demo_outputs(model, processor, fixture_dir, meta["texts"], clips, expected)}
+    ours = {
+        **_stage2_model_outputs(model, inputs),
+        **_demo_outputs(model, processor, fixture_dir, meta["texts"], clips, expected),
+    }
     tanh_config = copy.deepcopy(model.config)
     tanh_config.vision_config.hidden_act = "gelu_pytorch_tanh"
     tanh_model = type(model).from_pretrained(folder, config=tanh_config, dtype=torch.float32).eval()
     with torch.no_grad():
-        tanh_vision = tanh_model.get_video_features(inputs["pixel_values_videos"],
-                                                    _needs_interpolation(tanh_model, inputs["pixel_values_videos"]))
+        tanh_vision = tanh_model.get_video_features(
+            inputs["pixel_values_videos"], _needs_interpolation(tanh_model, inputs["pixel_values_videos"])
+        )
     ours["gelu_tanh.vision.last_hidden_state"] = tanh_vision.last_hidden_state
     ours["gelu_tanh.vision.pooler_output"] = tanh_model.vision_model.pooler(tanh_vision.last_hidden_state)
     ours["gelu_tanh.video_feat"] = F.normalize(tanh_vision.pooler_output, dim=-1)
@@ -314,9 +368,15 @@ def run_fixture(fixture_dir: str | Path) -> dict:
     expected_names = set(load_file(fixture_dir / "expected.safetensors"))
     missing = sorted(expected_names - set(tensors))
     failures.extend(f"{name}: not checked" for name in missing)
-    return {"fixture": str(fixture_dir), "family": f"internvideo2_{stage}", "tensors": tensors, "greedy_equal": True,
-            "ok": not failures, "failures": failures,
-            "notes": [f"GELU: {_gelu(original_config)} (the fixture's main tensors); gelu_tanh.* with tanh GELU"]}
+    return {
+        "fixture": str(fixture_dir),
+        "family": f"internvideo2_{stage}",
+        "tensors": tensors,
+        "greedy_equal": True,
+        "ok": not failures,
+        "failures": failures,
+        "notes": [f"GELU: {_gelu(original_config)} (the fixture's main tensors); gelu_tanh.* with tanh GELU"],
+    }
 
 
 __all__ = ["fixture_stage", "run_fixture"]

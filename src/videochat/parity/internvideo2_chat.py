@@ -22,7 +22,8 @@ RECORDED_OUTPUTS = {
 
 
 def _pixel_values_videos(pixel_values: torch.Tensor) -> torch.Tensor:
-    """Recorded model input -> our `(num_clips, frames, channels, H, W)`: HD `[1, N, T, C, H, W]`, non-HD `[T, C, H, W]`."""
+    """Recorded model input -> our `(num_clips, frames, channels, H, W)`: HD `[1, N, T, C, H, W]`, non-HD `[T, C, H,
+    W]`."""
     if pixel_values.ndim == 6:
         return pixel_values.reshape(-1, *pixel_values.shape[2:])
     if pixel_values.ndim == 5:
@@ -45,17 +46,26 @@ def load_fixture(fixture_dir: Path) -> FixtureBundle:
     pixel_values_videos = _pixel_values_videos(inputs["pixel_values"])
     cases = []
     for name in _case_names(inputs):
-        forward_inputs = {"input_ids": inputs[f"{name}.input_ids"].reshape(1, -1), "pixel_values_videos": pixel_values_videos}
+        forward_inputs = {
+            "input_ids": inputs[f"{name}.input_ids"].reshape(1, -1),
+            "pixel_values_videos": pixel_values_videos,
+        }
         if f"{name}.attention_mask" in inputs:
             forward_inputs["attention_mask"] = inputs[f"{name}.attention_mask"].reshape(1, -1)
         if f"{name}.qformer_input_ids" in inputs:
             qformer_ids, mask = inputs[f"{name}.qformer_input_ids"], inputs[f"{name}.qformer_attention_mask"]
             forward_inputs["video_qformer_input_ids"] = qformer_ids
-            forward_inputs["video_qformer_attention_mask"] = mask[:, num_queries:] if mask.shape[1] > qformer_ids.shape[1] else mask
+            forward_inputs["video_qformer_attention_mask"] = (
+                mask[:, num_queries:] if mask.shape[1] > qformer_ids.shape[1] else mask
+            )
         recorded = {}
         for suffix, our_name in RECORDED_OUTPUTS.items():
             key = f"{name}.{suffix}"
-            if key not in expected and suffix in ("vision_encoder_out", "vision_layernorm_out") and name == _case_names(inputs)[0]:
+            if (
+                key not in expected
+                and suffix in ("vision_encoder_out", "vision_layernorm_out")
+                and name == _case_names(inputs)[0]
+            ):
                 key = next((k for k in expected if k.endswith(f".{suffix}")), key)
             if key in expected:
                 recorded[our_name] = (key, expected[key])

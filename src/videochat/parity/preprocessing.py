@@ -7,8 +7,8 @@ the model tensors.
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image
@@ -52,9 +52,13 @@ def internvideo2_checks(fixture_dir: Path) -> dict[str, Check]:
     recorded_pixels = inputs["pixel_values"]
     num_clips = recorded_pixels.shape[1] if recorded_pixels.ndim == 6 else 1
     checks: dict[str, Check] = {
-        "preprocessing.frame_indices": lambda: get_segment_indices(len(frames), num_frames).tolist() == inputs["frame_indices"].tolist(),
+        "preprocessing.frame_indices": lambda: (
+            get_segment_indices(len(frames), num_frames).tolist() == inputs["frame_indices"].tolist()
+        ),
         "preprocessing.pixel_values": lambda: _max_abs(
-            processor.image_processor(videos=[frames[inputs["frame_indices"].numpy()]])["pixel_values_videos"], recorded_pixels),
+            processor.image_processor(videos=[frames[inputs["frame_indices"].numpy()]])["pixel_values_videos"],
+            recorded_pixels,
+        ),
     }
     cases = sorted(key.removesuffix(".input_ids") for key in inputs if key.endswith(".input_ids"))
     for case in cases:
@@ -68,11 +72,20 @@ def _internvideo2_case_checks(processor, meta, inputs, case, frames, num_clips) 
     instruction = chat_kwargs.get("instruction") or None
     time_message = chat_kwargs.get("msg") or ""
     conversation = [{"role": "system", "content": instruction}] if instruction else []
-    conversation.append({"role": "user", "content": [
-        {"type": "video", "video": frames, "fps": meta.get("fps_used_for_time_msg")},
-        {"type": "text", "text": meta.get("user_prompt", "")}]})
-    options = {"add_generation_prompt": True, "add_time_message": bool(time_message),
-               "processor_kwargs": {"num_frames": int(inputs["frame_indices"].numel())}}
+    conversation.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "video", "video": frames, "fps": meta.get("fps_used_for_time_msg")},
+                {"type": "text", "text": meta.get("user_prompt", "")},
+            ],
+        }
+    )
+    options = {
+        "add_generation_prompt": True,
+        "add_time_message": bool(time_message),
+        "processor_kwargs": {"num_frames": int(inputs["frame_indices"].numel())},
+    }
 
     def rendered_prompt() -> bool:
         prompt = processor.apply_chat_template(conversation, **options)
@@ -81,16 +94,20 @@ def _internvideo2_case_checks(processor, meta, inputs, case, frames, num_clips) 
         return expanded == _processor_text(case_meta.get("conversation", ""))
 
     def encoded():
-        return processor.apply_chat_template(conversation, tokenize=True, return_dict=True, return_tensors="pt", **options)
+        return processor.apply_chat_template(
+            conversation, tokenize=True, return_dict=True, return_tensors="pt", **options
+        )
 
     checks: dict[str, Check] = {}
     if "conversation" in case_meta and "user_prompt" in meta:
         checks[f"{case}.preprocessing.prompt"] = rendered_prompt
-        checks[f"{case}.preprocessing.input_ids"] = (
-            lambda: with_original_placeholders(processor, encoded()["input_ids"][0]) == inputs[f"{case}.input_ids"].tolist())
+        checks[f"{case}.preprocessing.input_ids"] = lambda: (
+            with_original_placeholders(processor, encoded()["input_ids"][0]) == inputs[f"{case}.input_ids"].tolist()
+        )
     if f"{case}.qformer_input_ids" in inputs:
-        checks[f"{case}.preprocessing.qformer_input_ids"] = (
-            lambda: encoded()["video_qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
+        checks[f"{case}.preprocessing.qformer_input_ids"] = lambda: (
+            encoded()["video_qformer_input_ids"].tolist() == inputs[f"{case}.qformer_input_ids"].tolist()
+        )
     return checks
 
 
@@ -102,7 +119,9 @@ def videochat2_checks(fixture_dir: Path) -> dict[str, Check]:
     inputs = load_file(fixture_dir / "inputs.safetensors")
     processor = build_fixture_processor(fixture_dir, preset)
     hd = record.is_hd
-    full_instruction = build_fixture_processor(fixture_dir, preset, qformer_instruction_mode="full") if hd else processor
+    full_instruction = (
+        build_fixture_processor(fixture_dir, preset, qformer_instruction_mode="full") if hd else processor
+    )
     video = inputs["video_uint8"].numpy()
     indices = inputs["frame_indices"].numpy()
     sampled = video[indices]
@@ -112,15 +131,20 @@ def videochat2_checks(fixture_dir: Path) -> dict[str, Check]:
         return tile_hd_frames(frames) if hd else frames[None]
 
     checks: dict[str, Check] = {
-        "preprocessing.frame_indices": lambda: get_segment_indices(len(video), len(indices)).tolist() == indices.tolist(),
+        "preprocessing.frame_indices": lambda: (
+            get_segment_indices(len(video), len(indices)).tolist() == indices.tolist()
+        ),
         "preprocessing.pixel_values": lambda: _max_abs(
-            processor.image_processor(videos=[sampled])["pixel_values_videos"], recorded_clips(inputs["pixel_values"])),
+            processor.image_processor(videos=[sampled])["pixel_values_videos"], recorded_clips(inputs["pixel_values"])
+        ),
     }
     image = None
     if "image_pixel_values" in inputs and "image_frame_index" in meta:
         image = Image.fromarray(video[int(meta["image_frame_index"])])
         checks["preprocessing.image_pixel_values"] = lambda: _max_abs(
-            processor.image_processor(images=[image])["pixel_values"], recorded_clips(inputs["image_pixel_values"])[:, 0])
+            processor.image_processor(images=[image])["pixel_values"],
+            recorded_clips(inputs["image_pixel_values"])[:, 0],
+        )
     for case, case_meta in meta.get("cases", {}).items():
         case_processor = full_instruction if "instrlist" in case else processor
         checks.update(_videochat2_case_checks(case_processor, case, case_meta, inputs, sampled, image))
@@ -154,8 +178,9 @@ def _videochat2_case_checks(processor, case, case_meta, inputs, sampled, image) 
         checks[f"{case}.preprocessing.input_ids"] = input_ids
     if f"{case}.qformer_input_ids" in inputs:
         key = "image_qformer_input_ids" if is_image else "video_qformer_input_ids"
-        checks[f"{case}.preprocessing.qformer_input_ids"] = (
-            lambda: encoded()[key].tolist() == inputs[f"{case}.qformer_input_ids"].tolist())
+        checks[f"{case}.preprocessing.qformer_input_ids"] = lambda: (
+            encoded()[key].tolist() == inputs[f"{case}.qformer_input_ids"].tolist()
+        )
     return checks
 
 

@@ -44,7 +44,9 @@ def _case_names(inputs: dict) -> list[str]:
 def _input_ids(inputs: dict, case: str, num_visual_tokens: int, placeholder_id: int) -> torch.Tensor:
     """`segment0 ++ placeholders ++ segment1`: the originals embed the segments separately around the visual rows."""
     placeholders = torch.full((num_visual_tokens,), placeholder_id, dtype=torch.long)
-    return torch.cat([inputs[f"{case}.llm_segment0_ids"], placeholders, inputs[f"{case}.llm_segment1_ids"]]).unsqueeze(0)
+    return torch.cat([inputs[f"{case}.llm_segment0_ids"], placeholders, inputs[f"{case}.llm_segment1_ids"]]).unsqueeze(
+        0
+    )
 
 
 def _video_embeds_check(model, forward_inputs: dict, reference: torch.Tensor):
@@ -54,12 +56,14 @@ def _video_embeds_check(model, forward_inputs: dict, reference: torch.Tensor):
     def check() -> float:
         if "pixel_values_videos" in forward_inputs:
             features = model.model.get_video_features(
-                forward_inputs["pixel_values_videos"], forward_inputs.get("video_qformer_input_ids"),
+                forward_inputs["pixel_values_videos"],
+                forward_inputs.get("video_qformer_input_ids"),
                 forward_inputs.get("video_qformer_attention_mask"),
             )
         else:
             features = model.model.get_image_features(
-                forward_inputs["pixel_values"], forward_inputs.get("image_qformer_input_ids"),
+                forward_inputs["pixel_values"],
+                forward_inputs.get("image_qformer_input_ids"),
                 forward_inputs.get("image_qformer_attention_mask"),
             )
         return max_abs_diff(features.pooler_output.reshape(1, -1, features.pooler_output.shape[-1]), reference)
@@ -74,9 +78,13 @@ def _position_table_checks(model, expected: dict, num_frames: int) -> dict:
         return {}
     checks = {}
     if "vision_pos_embed" in expected:
-        checks["vision_pos_embed"] = lambda: max_abs_diff(embeddings.position_table(num_frames), expected["vision_pos_embed"])
+        checks["vision_pos_embed"] = lambda: max_abs_diff(
+            embeddings.position_table(num_frames), expected["vision_pos_embed"]
+        )
     if "vision_img_pos_embed" in expected:
-        checks["vision_img_pos_embed"] = lambda: max_abs_diff(embeddings.position_table(1), expected["vision_img_pos_embed"])
+        checks["vision_img_pos_embed"] = lambda: max_abs_diff(
+            embeddings.position_table(1), expected["vision_img_pos_embed"]
+        )
     return checks
 
 
@@ -99,12 +107,16 @@ def load_fixture(fixture_dir: Path) -> FixtureBundle:
         input_ids = _input_ids(inputs, name, num_clips * num_queries, placeholder)
         # explicit mask: generate() would otherwise infer one from a pad id that may equal the placeholder id (0)
         forward_inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-        forward_inputs["pixel_values" if is_image else "pixel_values_videos"] = image_clips if is_image else video_clips
+        forward_inputs["pixel_values" if is_image else "pixel_values_videos"] = (
+            image_clips if is_image else video_clips
+        )
         if f"{name}.qformer_input_ids" in inputs:
             modality = "image" if is_image else "video"
             forward_inputs[f"{modality}_qformer_input_ids"] = inputs[f"{name}.qformer_input_ids"]
             # the recorded mask is cat(ones(queries), text mask); our model prepends the query ones itself
-            forward_inputs[f"{modality}_qformer_attention_mask"] = inputs[f"{name}.qformer_attention_mask"][:, num_queries:]
+            forward_inputs[f"{modality}_qformer_attention_mask"] = inputs[f"{name}.qformer_attention_mask"][
+                :, num_queries:
+            ]
         recorded = {
             our_name: (f"{name}.{suffix}", expected[f"{name}.{suffix}"])
             for suffix, our_name in RECORDED_OUTPUTS.items()
@@ -112,7 +124,9 @@ def load_fixture(fixture_dir: Path) -> FixtureBundle:
         }
         extra_checks = {}
         if f"{name}.video_embeds" in expected:
-            extra_checks[f"{name}.video_embeds"] = _video_embeds_check(model, forward_inputs, expected[f"{name}.video_embeds"])
+            extra_checks[f"{name}.video_embeds"] = _video_embeds_check(
+                model, forward_inputs, expected[f"{name}.video_embeds"]
+            )
         if name == "chat":
             extra_checks.update(_position_table_checks(model, expected, video_clips.shape[1]))
         cases.append(FixtureCase(name, forward_inputs, recorded, expected.get(f"{name}.generated_ids"), extra_checks))

@@ -10,7 +10,10 @@ def qformer_rules(source_prefix: str) -> tuple[Rule, ...]:
     """Original LAVIS/BLIP-2 `BertModel` names under `source_prefix` (e.g. `qformer.bert`) -> InstructBLIP Q-Former."""
     p = re.escape(source_prefix)
     return (
-        Rule(rf"{p}\.embeddings\.(word_embeddings|position_embeddings)\.weight", (r"model.qformer_embeddings.\1.weight",)),
+        Rule(
+            rf"{p}\.embeddings\.(word_embeddings|position_embeddings)\.weight",
+            (r"model.qformer_embeddings.\1.weight",),
+        ),
         Rule(rf"{p}\.embeddings\.LayerNorm\.(weight|bias)", (r"model.qformer.layernorm.\1",)),
         Rule(
             rf"{p}\.encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.(query|key|value)\.(weight|bias)",

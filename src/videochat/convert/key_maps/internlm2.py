@@ -111,7 +111,9 @@ def llama_text_config_from_internlm2(internlm2_config: dict) -> dict:
 
 def is_internlm2_config(config: dict) -> bool:
     """True for an InternLM2/2.5 remote-code `config.json`."""
-    return config.get("model_type") == "internlm2" or any("InternLM2" in name for name in config.get("architectures") or [])
+    return config.get("model_type") == "internlm2" or any(
+        "InternLM2" in name for name in config.get("architectures") or []
+    )
 
 
 __all__ = [

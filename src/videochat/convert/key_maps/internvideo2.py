@@ -24,7 +24,11 @@ def tower_rules(source_prefix: str, target_prefix: str) -> tuple[Rule, ...]:
         Rule(rf"{p}blocks\.(\d+)\.norm2\.weight", (f"{layer}.layernorm_after.weight",)),
         Rule(
             rf"{p}blocks\.(\d+)\.attn\.qkv\.weight",
-            (f"{layer}.attention.q_proj.weight", f"{layer}.attention.k_proj.weight", f"{layer}.attention.v_proj.weight"),
+            (
+                f"{layer}.attention.q_proj.weight",
+                f"{layer}.attention.k_proj.weight",
+                f"{layer}.attention.v_proj.weight",
+            ),
             "split_dim0",
         ),
         Rule(  # only in towers built with qkv_bias=True (no released model)
@@ -99,7 +103,9 @@ INTERNVIDEO2_VIDEO_TEXT_KEY_MAP = KeyMap(
     ),
     drops=(
         *distillation_drops("vision_encoder."),
-        Drop(rf"{_BERT}\.embeddings\.position_ids", "buffer arange(max_position_embeddings), rebuilt by BertEmbeddings"),
+        Drop(
+            rf"{_BERT}\.embeddings\.position_ids", "buffer arange(max_position_embeddings), rebuilt by BertEmbeddings"
+        ),
         Drop(
             r"text_encoder\.cls\.predictions\..+",
             "masked-language-model head, training only (its decoder weight is the tied word-embedding matrix)",

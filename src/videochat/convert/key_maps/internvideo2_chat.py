@@ -16,14 +16,21 @@ INTERNVIDEO2_CHAT_KEY_MAP = KeyMap(
         Rule(rf"{_VISION}\.cls_token", ("model.vision_model.embeddings.cls_token",)),
         Rule(rf"{_VISION}\.pos_embed", ("model.vision_model.embeddings.position_embeddings",)),
         Rule(rf"{_VISION}\.img_pos_embed", ("model.vision_model.embeddings.image_position_embeddings",)),
-        Rule(rf"{_VISION}\.patch_embed\.proj\.(weight|bias)", (r"model.vision_model.embeddings.patch_embeddings.projection.\1",)),
+        Rule(
+            rf"{_VISION}\.patch_embed\.proj\.(weight|bias)",
+            (r"model.vision_model.embeddings.patch_embeddings.projection.\1",),
+        ),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.ls1", (rf"{_LAYER}.lambda_1",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.ls2", (rf"{_LAYER}.lambda_2",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.norm1\.weight", (rf"{_LAYER}.layernorm_before.weight",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.norm2\.weight", (rf"{_LAYER}.layernorm_after.weight",)),
         Rule(
             rf"{_VISION}\.blocks\.(\d+)\.attn\.qkv\.weight",
-            (rf"{_LAYER}.attention.q_proj.weight", rf"{_LAYER}.attention.k_proj.weight", rf"{_LAYER}.attention.v_proj.weight"),
+            (
+                rf"{_LAYER}.attention.q_proj.weight",
+                rf"{_LAYER}.attention.k_proj.weight",
+                rf"{_LAYER}.attention.v_proj.weight",
+            ),
             "split_dim0",
         ),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{_LAYER}.attention.projection_layer.\2",)),

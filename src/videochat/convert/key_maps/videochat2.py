@@ -35,7 +35,10 @@ def vit_block_rules(source_prefix: str) -> tuple[Rule, ...]:
         Rule(rf"{p}\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{_LAYER}.attention.output.dense.\2",)),
         Rule(rf"{p}\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias)", (rf"{_LAYER}.intermediate.dense.\2",)),
         Rule(rf"{p}\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", (rf"{_LAYER}.output.dense.\2",)),
-        Rule(rf"{p}\.patch_embed\.proj\.(weight|bias)", (r"model.vision_model.embeddings.patch_embeddings.projection.\1",)),
+        Rule(
+            rf"{p}\.patch_embed\.proj\.(weight|bias)",
+            (r"model.vision_model.embeddings.patch_embeddings.projection.\1",),
+        ),
     )
 
 

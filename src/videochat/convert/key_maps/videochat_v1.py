@@ -42,7 +42,9 @@ EVA_RULES = (
 )
 
 BLIP2_DROPS = (
-    Drop(r"blip2\.ln_vision\.(weight|bias)", "superseded by ln_vision of videochat_*.pth, which the original loads last"),
+    Drop(
+        r"blip2\.ln_vision\.(weight|bias)", "superseded by ln_vision of videochat_*.pth, which the original loads last"
+    ),
     Drop(
         r"blip2\.Qformer\.bert\.embeddings\.(word_embeddings|position_embeddings)\.weight",
         "VideoChat v1 deletes the Q-Former's text embeddings (no instruction input)",
@@ -73,7 +75,10 @@ VIDEOCHAT_V1_KEY_MAP = KeyMap(
         *qformer_drops("blip2.Qformer.bert"),
         *rotary_drops(),
         *BLIP2_DROPS,
-        Drop(r"visual_encoder\.(norm|fc_norm|head)\.(weight|bias)", "EVA-CLIP final norm / head: the original builds none"),
+        Drop(
+            r"visual_encoder\.(norm|fc_norm|head)\.(weight|bias)",
+            "EVA-CLIP final norm / head: the original builds none",
+        ),
     ),
     llm_attribute="llama_model",
 )
