@@ -21,6 +21,7 @@ fixtures' raw frames or model-side tensors can be turned into clips directly.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from transformers.image_utils import PILImageResampling
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import get_optimal_tiled_canvas
 from transformers.processing_utils import ImagesKwargs
 
-from .video_utils_videochat import to_rgb_frames
+from .video_utils_videochat import is_array, is_single_frame, local_path, to_rgb_frames
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -491,6 +492,39 @@ class VideoChatImageProcessor(PilBackend):
         return BatchFeature(data={"pixel_values": torch.cat(pixel_values, dim=0), "image_num_clips": num_clips})
 
 
+def flat_images(images) -> list:
+    """A flat list of images from one image (path, PIL image, `(H, W[, C])` array), a 4-D batch or nested lists."""
+    if images is None:
+        return []
+    if isinstance(images, (str, os.PathLike)) or is_single_frame(images):
+        return [images]
+    if is_array(images):
+        if images.ndim == 4:
+            return list(images)
+        raise ValueError(
+            "An image array must have 2 or 3 dimensions (H, W[, 3]) (or 4 for a batch), got shape "
+            f"{tuple(images.shape)}."
+        )
+    if isinstance(images, (list, tuple)):
+        return [image for item in images if item is not None for image in flat_images(item)]
+    raise ValueError(f"Unsupported image input of type {type(images).__name__}; pass a path, a PIL image or an array.")
+
+
+def load_image(image):
+    """A PIL image (RGB) from a local path or `file://` URL, a PIL image as RGB, or an `(H, W[, C])` array."""
+    if isinstance(image, (str, os.PathLike)):
+        path = local_path(image, "image")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Image file not found: {path}")
+        with Image.open(path) as opened:
+            return opened.convert("RGB")
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
 def _is_single_video(videos) -> bool:
     if isinstance(videos, np.ndarray) or isinstance(videos, torch.Tensor):
         return videos.ndim in (3, 4)
@@ -512,9 +546,11 @@ __all__ = [
     "VideoChatImageProcessor",
     "center_crop_box",
     "find_closest_hd_grid",
+    "flat_images",
     "hd_preprocess_frames",
     "hd_resize_no_padding",
     "hd_resize_padding",
+    "load_image",
     "normalize_frames",
     "normalize_stacked_frames",
     "padded_hd_canvas",

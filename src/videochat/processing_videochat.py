@@ -10,14 +10,8 @@ special tokens to every segment, VideoChat2 / VideoChat only to the first), the 
 positions. Tokenizing the joined string instead gives different ids at the seams.
 """
 
-import os
-import re
-
-import numpy as np
 import torch
-from PIL import Image
 from tokenizers import AddedToken
-from transformers import BertTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import (
     ImagesKwargs,
@@ -28,14 +22,20 @@ from transformers.processing_utils import (
 )
 
 from .chat_utils_videochat import VisualConversation
+from .image_processing_pil_videochat import flat_images, load_image
+from .qformer_instructions_videochat import (
+    QFORMER_INSTRUCTION_MODES,
+    encode_rows,
+    instruction_texts,
+    placeholder_qformer_tokenizer,
+    prepare_qformer_tokenizer,
+)
 from .segment_tokenization_videochat import SegmentTokenizer
-from .video_utils_videochat import FRAME_SAMPLING_KEYS, load_video_frames
+from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_frames, per_video
 
 
 VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
 IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
-QFORMER_INSTRUCTION_MODES = ("full", "first_char", "none")
-QFORMER_BOS_TOKEN = "[DEC]"
 # Video kwargs the image processor reads to cut frames into clips (the others choose the frames).
 CLIP_SETTING_KEYS = (
     "hd_mode",
@@ -91,25 +91,6 @@ class VideoChatProcessorKwargs(ProcessingKwargs, total=False):
     videos_kwargs: VideoChatVideosKwargs
     qformer_text: str | list | None
     _defaults = {"text_kwargs": {"padding": "longest", "padding_side": "left"}}
-
-
-def prepare_qformer_tokenizer(tokenizer):
-    """
-    Configure a BERT tokenizer the way the originals use it for the Q-Former: truncation and padding on the left,
-    and `[DEC]` added as `bos_token` when missing (the originals add it, so the Q-Former vocabulary has one more row;
-    it is never inserted at inference). Modifies and returns `tokenizer`.
-    """
-    if tokenizer.bos_token is None:
-        tokenizer.add_special_tokens({"bos_token": QFORMER_BOS_TOKEN})
-    tokenizer.truncation_side = "left"
-    tokenizer.padding_side = "left"
-    return tokenizer
-
-
-def _placeholder_qformer_tokenizer():
-    """A BERT tokenizer with only the special tokens, for models whose Q-Former never reads text (VideoChat v1,
-    InternVideo2-Chat-8B): the processor always carries (and saves) a `qformer_tokenizer`."""
-    return BertTokenizer(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4})
 
 
 def placeholder_token_id(tokenizer, token: str, token_id: int | None = None) -> int:
@@ -207,7 +188,7 @@ class VideoChatProcessor(ProcessorMixin):
                     "A `qformer_tokenizer` is required when the Q-Former takes an instruction "
                     f"(qformer_instruction_mode={qformer_instruction_mode!r})."
                 )
-            qformer_tokenizer = _placeholder_qformer_tokenizer()
+            qformer_tokenizer = placeholder_qformer_tokenizer()
         self.num_query_tokens = int(num_query_tokens)
         self.video_token, self.image_token = video_token, image_token
         self.video_qformer_instruction = video_qformer_instruction
@@ -255,7 +236,7 @@ class VideoChatProcessor(ProcessorMixin):
                 raise ValueError(f"{type(self).__name__} does not take audio.")
         self._check_kwargs(kwargs)
         texts = self._normalize_text(text)
-        videos, images = _flat_visuals(videos, _is_single_video), _flat_visuals(images, _is_single_image)
+        videos, images = flat_videos(videos), flat_images(images)
         self.validate_inputs(images=images or None, text=texts, videos=videos or None)
         output_kwargs = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
         text_kwargs = output_kwargs["text_kwargs"]
@@ -322,7 +303,7 @@ class VideoChatProcessor(ProcessorMixin):
 
     def _process_videos(self, videos: list, **kwargs):
         """Decode and sample every video, turn its frames into clips, and build each video's placeholder text."""
-        metadata = _per_item(kwargs.pop("video_metadata", None), len(videos), "video_metadata")
+        metadata = per_video(kwargs.pop("video_metadata", None), len(videos), "video_metadata")
         sampling = {key: kwargs.pop(key, None) for key in FRAME_SAMPLING_KEYS}
         loaded = [
             load_video_frames(video, meta, default_num_frames=self.image_processor.num_frames, **sampling)
@@ -344,7 +325,7 @@ class VideoChatProcessor(ProcessorMixin):
     def _process_images(self, images: list, **kwargs):
         kwargs = {key: value for key, value in kwargs.items() if value is not None and key != "return_tensors"}
         processed = self.image_processor.preprocess(
-            [_load_image(image) for image in images], return_tensors=None, **kwargs
+            [load_image(image) for image in images], return_tensors=None, **kwargs
         )
         processed["image_grid_thw"] = torch.tensor([[count, 1, 1] for count in processed.pop("image_num_clips")])
         return processed, [self.replace_image_token(processed, index) for index in range(len(images))]
@@ -390,56 +371,9 @@ class VideoChatProcessor(ProcessorMixin):
         """One instruction row per clip, per modality (videos in prompt order, then images)."""
         items = [("video", int(grid[0])) for grid in visual_inputs.get("video_grid_thw", [])]
         items += [("image", int(grid[0])) for grid in visual_inputs.get("image_grid_thw", [])]
-        texts = self._qformer_texts([kind for kind, _ in items], qformer_text)
-        if texts is None:
-            return {}
-        outputs = {}
-        for modality in ("video", "image"):
-            rows = [
-                text for text, (kind, num_clips) in zip(texts, items) if kind == modality for _ in range(num_clips)
-            ]
-            if rows:
-                encoded = self.qformer_tokenizer(
-                    rows,
-                    padding="longest",
-                    truncation=True,
-                    max_length=self.qformer_max_length,
-                    padding_side="left",
-                    return_attention_mask=True,
-                )
-                outputs[f"{modality}_qformer_input_ids"] = encoded["input_ids"]
-                outputs[f"{modality}_qformer_attention_mask"] = encoded["attention_mask"]
-        return outputs
-
-    def _qformer_texts(self, kinds: list[str], qformer_text) -> list[str] | None:
-        if self.qformer_instruction_mode == "none":
-            if qformer_text is not None:
-                raise ValueError(
-                    "This processor's Q-Former takes no instruction (qformer_instruction_mode='none'); do not pass "
-                    "`qformer_text`."
-                )
-            return None
-        if qformer_text is None:
-            defaults = {"video": self.video_qformer_instruction, "image": self.image_qformer_instruction}
-            texts = [defaults[kind] for kind in kinds]
-        elif isinstance(qformer_text, str):
-            texts = [qformer_text] * len(kinds)
-        elif (
-            isinstance(qformer_text, (list, tuple))
-            and len(qformer_text) == len(kinds)
-            and all(t is None or isinstance(t, str) for t in qformer_text)
-        ):
-            texts = list(qformer_text)
-        else:
-            raise ValueError(
-                f"`qformer_text` must be one string or a list of {len(kinds)} strings (one per video, then one per "
-                f"image); got {qformer_text!r}."
-            )
-        if not texts or all(text is None for text in texts):
-            return None
-        if any(text is None for text in texts):
-            raise ValueError("Either every visual item has a Q-Former instruction or none has; got a mix.")
-        return [text[:1] for text in texts] if self.qformer_instruction_mode == "first_char" else texts
+        defaults = {"video": self.video_qformer_instruction, "image": self.image_qformer_instruction}
+        texts = instruction_texts([kind for kind, _ in items], qformer_text, self.qformer_instruction_mode, defaults)
+        return {} if texts is None else encode_rows(self.qformer_tokenizer, texts, items, self.qformer_max_length)
 
     # ------------------------------------------------------------------------------------------------ chat template
 
@@ -472,84 +406,6 @@ class VideoChatProcessor(ProcessorMixin):
     def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens=True, **kwargs):
         """Decode generated ids (new tokens only) to text."""
         return self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Input helpers
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def _is_array(value) -> bool:
-    return isinstance(value, (np.ndarray, torch.Tensor))
-
-
-def _is_single_image(value) -> bool:
-    return isinstance(value, (str, os.PathLike, Image.Image)) or (_is_array(value) and value.ndim in (2, 3))
-
-
-def _is_single_video(value) -> bool:
-    if isinstance(value, (str, os.PathLike)):
-        return True
-    if _is_array(value):
-        return value.ndim == 4
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) > 0
-        and all(_is_single_image(frame) and not isinstance(frame, (str, os.PathLike)) for frame in value)
-    )
-
-
-def _flat_visuals(items, is_single) -> list:
-    """A flat list of visual items from one item, a batch array (one more dimension) or nested per-prompt lists."""
-    if items is None:
-        return []
-    if is_single(items):
-        return [items]
-    if _is_array(items):
-        is_video = is_single is _is_single_video
-        if items.ndim == (5 if is_video else 4):
-            return list(items)
-        expected = (
-            "A video array must have 4 dimensions (T, H, W, 3) (or 5 for a batch)"
-            if is_video
-            else "An image array must have 2 or 3 dimensions (H, W[, 3]) (or 4 for a batch)"
-        )
-        raise ValueError(f"{expected}, got shape {tuple(items.shape)}.")
-    if isinstance(items, (list, tuple)):
-        return [single for item in items if item is not None for single in _flat_visuals(item, is_single)]
-    raise ValueError(
-        f"Unsupported visual input of type {type(items).__name__}; pass a file path, an array or tensor, PIL images "
-        "or a list of those."
-    )
-
-
-def _load_image(image):
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) and not path.startswith("file://"):
-            raise ValueError(f"Only local image files are supported, got the URL {path!r}; download it first.")
-        path = path.removeprefix("file://")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"Image file not found: {path}")
-        with Image.open(path) as opened:
-            return opened.convert("RGB")
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
-
-
-def _per_item(value, count: int, name: str) -> list:
-    if value is None:
-        return [None] * count
-    if isinstance(value, (list, tuple)):
-        if len(value) != count:
-            raise ValueError(f"`{name}` has {len(value)} entries for {count} videos.")
-        return list(value)
-    if count != 1:
-        raise ValueError(f"Pass one `{name}` entry per video ({count} videos).")
-    return [value]
 
 
 def get_num_visual_tokens(num_clips: int, num_query_tokens: int = 96) -> int:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
+import torch
+from PIL import Image
 from transformers.video_utils import VideoMetadata
 
 
@@ -776,6 +778,57 @@ def load_video_frames(
     )
 
 
+def is_array(value) -> bool:
+    return isinstance(value, (np.ndarray, torch.Tensor))
+
+
+def is_single_frame(value) -> bool:
+    """A PIL image or an `(H, W[, C])` array / tensor."""
+    return isinstance(value, Image.Image) or (is_array(value) and value.ndim in (2, 3))
+
+
+def is_single_video(value) -> bool:
+    """A file path, a `(T, H, W[, C])` array / tensor or a non-empty list of frames."""
+    if isinstance(value, (str, os.PathLike)):
+        return True
+    if is_array(value):
+        return value.ndim == 4
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(is_single_frame(frame) for frame in value)
+
+
+def flat_videos(videos) -> list:
+    """A flat list of videos from one video, a 5-D batch array or nested (per-prompt) lists."""
+    if videos is None:
+        return []
+    if is_single_video(videos):
+        return [videos]
+    if is_array(videos):
+        if videos.ndim == 5:
+            return list(videos)
+        raise ValueError(
+            f"A video array must have 4 dimensions (T, H, W, 3) (or 5 for a batch), got shape {tuple(videos.shape)}."
+        )
+    if isinstance(videos, (list, tuple)):
+        return [video for item in videos if item is not None for video in flat_videos(item)]
+    raise ValueError(
+        f"Unsupported video input of type {type(videos).__name__}; pass a file path, a (T, H, W, 3) array or tensor, "
+        "a list of frames, or a list of those."
+    )
+
+
+def per_video(value, count: int, name: str) -> list:
+    """`value` spread over `count` videos: `None` for each, the entries of a list of `count`, or one value for one."""
+    if value is None:
+        return [None] * count
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"`{name}` has {len(value)} entries for {count} videos.")
+        return list(value)
+    if count != 1:
+        raise ValueError(f"Pass one `{name}` entry per video ({count} videos).")
+    return [value]
+
+
 def local_path(path, kind: str = "video") -> str:
     """A local file path from `path` or a `file://` URL; other URLs are refused (download them first)."""
     path = os.fspath(path)
@@ -805,7 +858,10 @@ __all__ = [
     "get_segment_indices",
     "get_uniform_indices",
     "load_video",
+    "flat_videos",
     "load_video_frames",
+    "local_path",
+    "per_video",
     "sample_frame_indices",
     "sample_indices_fn",
     "to_rgb_frames",

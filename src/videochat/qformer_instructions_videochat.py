@@ -1,0 +1,86 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
+"""The Q-Former's instruction text: one row per clip, tokenized by the Q-Former's BERT tokenizer the way the
+originals do (left truncation and padding)."""
+
+from transformers import BertTokenizer
+
+
+QFORMER_INSTRUCTION_MODES = ("full", "first_char", "none")
+QFORMER_BOS_TOKEN = "[DEC]"
+
+
+def prepare_qformer_tokenizer(tokenizer):
+    """
+    Configure a BERT tokenizer the way the originals use it for the Q-Former: truncation and padding on the left,
+    and `[DEC]` added as `bos_token` when missing (the originals add it, so the Q-Former vocabulary has one more row;
+    it is never inserted at inference). Modifies and returns `tokenizer`.
+    """
+    if tokenizer.bos_token is None:
+        tokenizer.add_special_tokens({"bos_token": QFORMER_BOS_TOKEN})
+    tokenizer.truncation_side = "left"
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def placeholder_qformer_tokenizer():
+    """A BERT tokenizer with only the special tokens, for models whose Q-Former never reads text (VideoChat v1,
+    InternVideo2-Chat-8B): the processor always carries (and saves) a `qformer_tokenizer`."""
+    return BertTokenizer(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4})
+
+
+def instruction_texts(kinds: list[str], qformer_text, mode: str, defaults: dict) -> list[str] | None:
+    """
+    The instruction of every visual item (`kinds`: `"video"` / `"image"` per item, videos first): `qformer_text` (one
+    string for all, or one per item), else the per-modality `defaults`; `None` when no item has one. `mode` is
+    `"full"`, `"first_char"` (the VideoChat2-HD demo feeds only the first character) or `"none"` (no text).
+    """
+    if mode == "none":
+        if qformer_text is not None:
+            raise ValueError(
+                "This processor's Q-Former takes no instruction (qformer_instruction_mode='none'); do not pass "
+                "`qformer_text`."
+            )
+        return None
+    if qformer_text is None:
+        texts = [defaults[kind] for kind in kinds]
+    elif isinstance(qformer_text, str):
+        texts = [qformer_text] * len(kinds)
+    elif (
+        isinstance(qformer_text, (list, tuple))
+        and len(qformer_text) == len(kinds)
+        and all(text is None or isinstance(text, str) for text in qformer_text)
+    ):
+        texts = list(qformer_text)
+    else:
+        raise ValueError(
+            f"`qformer_text` must be one string or a list of {len(kinds)} strings (one per video, then one per "
+            f"image); got {qformer_text!r}."
+        )
+    if not texts or all(text is None for text in texts):
+        return None
+    if any(text is None for text in texts):
+        raise ValueError("Either every visual item has a Q-Former instruction or none has; got a mix.")
+    return [text[:1] for text in texts] if mode == "first_char" else texts
+
+
+def encode_rows(tokenizer, texts: list[str], items: list[tuple[str, int]], max_length: int) -> dict:
+    """`{video,image}_qformer_input_ids` / `_attention_mask`: the instruction of every item repeated for each of
+    its clips (`items` are `(kind, num_clips)`), left padded per modality."""
+    outputs = {}
+    for modality in ("video", "image"):
+        rows = [text for text, (kind, clips) in zip(texts, items) if kind == modality for _ in range(clips)]
+        if rows:
+            encoded = tokenizer(
+                rows,
+                padding="longest",
+                truncation=True,
+                max_length=max_length,
+                padding_side="left",
+                return_attention_mask=True,
+            )
+            outputs[f"{modality}_qformer_input_ids"] = encoded["input_ids"]
+            outputs[f"{modality}_qformer_attention_mask"] = encoded["attention_mask"]
+    return outputs
+
+
+__all__ = ["QFORMER_INSTRUCTION_MODES", "encode_rows", "instruction_texts", "prepare_qformer_tokenizer"]
