@@ -22,7 +22,7 @@ from videochat.convert.checkpoint_io import UnsafeCheckpointError
 from videochat.convert.converter import compare_with_model, convert, upload_to_hub
 from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
 from videochat.convert.key_maps.internlm2 import internlm2_key_map, llama_text_config_from_internlm2
-from videochat.convert.keymap import UnknownKeysError, convert_shapes
+from videochat.convert.keymap import SplitDim0, SplitGroupedQKV, UnknownKeysError, convert_shapes
 from videochat.convert.presets import build_config
 from videochat.parity import verify_converted_folder
 from videochat.parity.internlm2 import build_converted_llm, converted_llm_config
@@ -216,9 +216,7 @@ def _internlm2_model(transform_override=None):
         key_map = replace(
             key_map,
             rules=tuple(
-                replace(r, transform=transform_override, transform_args=())
-                if r.transform == "split_grouped_qkv"
-                else r
+                replace(r, transform=transform_override) if isinstance(r.transform, SplitGroupedQKV) else r
                 for r in key_map.rules
             ),
         )
@@ -269,7 +267,7 @@ def test_internlm2_naive_qkv_split_does_not_match():
     folder = shared_path("fixtures", "internlm2", "tiny")
     inputs, expected = load_file(folder / "inputs.safetensors"), load_file(folder / "expected.safetensors")
     try:
-        model, _ = _internlm2_model("split_dim0")
+        model, _ = _internlm2_model(SplitDim0())
     except (ValueError, RuntimeError, AssertionError):
         return  # shapes do not even fit (4 q heads vs 2 kv heads): also proves the layout matters
     with torch.no_grad():
@@ -278,8 +276,6 @@ def test_internlm2_naive_qkv_split_does_not_match():
 
 
 def test_grouped_qkv_split_layout():
-    from videochat.convert.keymap import TRANSFORMS, transform_shapes
-
     heads, kv_heads, head_dim = 4, 2, 3
     rows = []
     for kv in range(kv_heads):
@@ -295,12 +291,11 @@ def test_grouped_qkv_split_layout():
         ("v", 1): 21,
     }
     wqkv = torch.tensor([[labels[row]] * 5 for row in rows for _ in range(head_dim)], dtype=torch.float32)
-    q, k, v = TRANSFORMS["split_grouped_qkv"]([wqkv], 3, num_heads=heads, num_key_value_heads=kv_heads)
+    transform = SplitGroupedQKV(num_heads=heads, num_key_value_heads=kv_heads)
+    q, k, v = transform.convert(wqkv, 3)
     assert q[:, 0].tolist() == [h for h in range(4) for _ in range(head_dim)]
     assert k[:, 0].tolist() == [10] * 3 + [11] * 3 and v[:, 0].tolist() == [20] * 3 + [21] * 3
-    assert transform_shapes(
-        "split_grouped_qkv", tuple(wqkv.shape), 3, num_heads=heads, num_key_value_heads=kv_heads
-    ) == [tuple(q.shape), tuple(k.shape), tuple(v.shape)]
+    assert transform.shapes(tuple(wqkv.shape), 3) == [tuple(q.shape), tuple(k.shape), tuple(v.shape)]
 
 
 # --------------------------------------------------------------------------------------------------- safety

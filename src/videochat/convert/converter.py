@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..modeling_videochat import VideoChatForConditionalGeneration
 from .checkpoint_io import SourceTensors, read_safetensors_header
-from .keymap import ConversionPlan, Operation, run_operation, transform_shapes
+from .keymap import ConversionPlan, Copy, Operation, run_operation
 from .presets import build_generation_config
 from .side_files import BackgroundHashes, dominant_dtype, save_processor, write_model_card
 from .sources import ConversionError, ConversionSource, open_source, read_json
@@ -85,9 +85,7 @@ def plan_conversion(source: ConversionSource, dtype: torch.dtype | None, max_sha
     plan = source.key_map.plan(checkpoint.keys())
     specs: list[TensorSpec] = []
     for op in plan.operations:
-        shapes = transform_shapes(
-            op.transform, checkpoint.shape(op.source), len(op.targets), **dict(op.transform_args)
-        )
+        shapes = op.transform.shapes(tuple(checkpoint.shape(op.source)), len(op.targets))
         source_dtype = checkpoint.dtype(op.source)
         target_dtype = dtype if dtype is not None and source_dtype.is_floating_point else source_dtype
         specs.extend(TensorSpec(target, target_dtype, tuple(shape)) for target, shape in zip(op.targets, shapes))
@@ -114,7 +112,7 @@ def _is_verbatim_copy(op: Operation, source: ConversionSource, by_target: dict[s
     """A tensor whose bytes go to the output unchanged (copied kernel-side instead of through memory)."""
     checkpoint = source.checkpoint
     return (
-        op.transform == "copy"
+        isinstance(op.transform, Copy)
         and op.lora_a is None
         and isinstance(checkpoint, SourceTensors)
         and op.source in checkpoint.reader

@@ -39,7 +39,7 @@ from .key_maps.internvideo2 import (
     INTERNVIDEO2_FEATURES_KEY_MAP,
     INTERNVIDEO2_VIDEO_TEXT_KEY_MAP,
 )
-from .keymap import KeyMap, UnknownKeysError, convert_shapes, transform_shapes
+from .keymap import KeyMap, UnknownKeysError, convert_shapes
 from .sources import ConversionError
 from .writer import TensorSpec, parse_size, plan_shards, shard_file_names
 
@@ -502,7 +502,7 @@ def plan_writes(source: InternVideo2Source, dtype: torch.dtype | None, max_shard
     plan = source.key_map.plan(source.checkpoint.keys())
     specs = []
     for op in plan.operations:
-        shapes = transform_shapes(op.transform, source.checkpoint.shape(op.source), len(op.targets))
+        shapes = op.transform.shapes(tuple(source.checkpoint.shape(op.source)), len(op.targets))
         source_dtype = source.checkpoint.dtype(op.source)
         target_dtype = dtype if dtype is not None and source_dtype.is_floating_point else source_dtype
         specs.extend(TensorSpec(target, target_dtype, tuple(shape)) for target, shape in zip(op.targets, shapes))

@@ -2,11 +2,12 @@
 """Declarative key maps: original checkpoint names -> our parameter names.
 
 A layout is a `KeyMap`: an ordered tuple of `Rule`s (regex over the source key -> one or more target templates plus a
-named tensor transform) and an explicit tuple of `Drop`s (keys that are intentionally not converted, each with the
-reason). `plan()` turns a list of source keys into `Operation`s without touching any tensor, so the same map serves
-a full-size manifest on the meta device, a lazy streaming conversion and the fixture checker. A source key that is
-neither mapped nor dropped stops the plan with the list of unknown keys. PEFT LoRA adapters (`lora_A/lora_B`) next to
-a mapped weight are folded into it: `W + scaling * B @ A`, computed in float32 and cast back.
+`TensorTransform` object that knows `convert()` and `shapes()`) and an explicit tuple of `Drop`s (keys that are
+intentionally not converted, each with the reason). `plan()` turns a list of source keys into `Operation`s without
+touching any tensor, so the same map serves a full-size manifest on the meta device, a lazy streaming conversion and
+the fixture checker. A source key that is neither mapped nor dropped stops the plan with the list of unknown keys.
+PEFT LoRA adapters (`lora_A/lora_B`) next to a mapped weight are folded into it: `W + scaling * B @ A`, computed in
+float32 and cast back.
 """
 
 import re
@@ -28,102 +29,110 @@ class UnknownKeysError(ValueError):
         super().__init__(f"{len(keys)} unknown key(s) for layout {layout!r} (neither mapped nor dropped):\n  {shown}")
 
 
-def _copy(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
-    return [tensors[0]]
+class TensorTransform:
+    """How one source tensor becomes the target tensors of a rule. `convert()` works on tensors, `shapes()` on shapes
+    alone (meta-device manifest checks and shard planning), and the two always agree."""
+
+    def convert(self, tensor: torch.Tensor, num_targets: int) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def shapes(self, shape: tuple[int, ...], num_targets: int) -> list[tuple[int, ...]]:
+        raise NotImplementedError
 
 
-def _split_dim0(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
-    tensor = tensors[0]
-    if tensor.shape[0] % num_targets:
-        raise ValueError(f"cannot split a tensor of shape {tuple(tensor.shape)} into {num_targets} equal parts")
-    return [part.contiguous() for part in tensor.chunk(num_targets, dim=0)]
+@dataclass(frozen=True)
+class Copy(TensorTransform):
+    """The tensor as it is (the only transform whose bytes can be copied to the output verbatim)."""
+
+    def convert(self, tensor, num_targets):
+        return [tensor]
+
+    def shapes(self, shape, num_targets):
+        return [tuple(shape)]
 
 
-def _inflate_patch_2d_to_3d(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
-    tensor = tensors[0]
-    return [tensor.unsqueeze(2) if tensor.ndim == 4 else tensor]
+@dataclass(frozen=True)
+class SplitDim0(TensorTransform):
+    """A fused `qkv` -> `num_targets` equal blocks along the output dimension."""
+
+    def convert(self, tensor, num_targets):
+        self.shapes(tuple(tensor.shape), num_targets)
+        return [part.contiguous() for part in tensor.chunk(num_targets, dim=0)]
+
+    def shapes(self, shape, num_targets):
+        if shape[0] % num_targets:
+            raise ValueError(f"cannot split a tensor of shape {tuple(shape)} into {num_targets} equal parts")
+        return [(shape[0] // num_targets, *shape[1:])] * num_targets
 
 
-def _squeeze_leading(tensors: list[torch.Tensor], num_targets: int) -> list[torch.Tensor]:
-    return [tensors[0].reshape(tensors[0].shape[-1])]
+@dataclass(frozen=True)
+class InflatePatch2dTo3d(TensorTransform):
+    """A 2-D patch-embedding kernel `(out, in, h, w)` -> a temporal kernel of 1 `(out, in, 1, h, w)`."""
+
+    def convert(self, tensor, num_targets):
+        return [tensor.unsqueeze(2) if tensor.ndim == 4 else tensor]
+
+    def shapes(self, shape, num_targets):
+        return [(shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)]
 
 
-def _grouped_qkv_sizes(rows: int, num_heads: int, num_key_value_heads: int) -> tuple[int, int]:
-    """`(head_dim, heads per KV group)` of a grouped `wqkv` with `rows` output rows."""
-    if num_heads % num_key_value_heads:
-        raise ValueError(f"num_heads ({num_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})")
-    group = num_heads // num_key_value_heads
-    if rows % (num_key_value_heads * (group + 2)):
-        raise ValueError(
-            f"a grouped wqkv with {rows} rows cannot hold {num_heads} query heads and {num_key_value_heads} KV heads"
-        )
-    return rows // (num_key_value_heads * (group + 2)), group
+@dataclass(frozen=True)
+class SqueezeLeading(TensorTransform):
+    """A `(1, ..., 1, n)` parameter -> `(n,)`."""
+
+    def convert(self, tensor, num_targets):
+        return [tensor.reshape(tensor.shape[-1])]
+
+    def shapes(self, shape, num_targets):
+        return [(shape[-1],)]
 
 
-def _split_grouped_qkv(
-    tensors: list[torch.Tensor], num_targets: int, num_heads: int, num_key_value_heads: int
-) -> list[torch.Tensor]:
+@dataclass(frozen=True)
+class SplitGroupedQKV(TensorTransform):
     """InternLM2 `wqkv` -> q, k, v. Rows are grouped per KV head: `[q (group heads), k, v]`, `head_dim` rows each."""
-    tensor = tensors[0]
-    head_dim, group = _grouped_qkv_sizes(tensor.shape[0], num_heads, num_key_value_heads)
-    grouped = tensor.reshape(num_key_value_heads, group + 2, head_dim, *tensor.shape[1:])
-    query = grouped[:, :group].reshape(num_heads * head_dim, *tensor.shape[1:])
-    key = grouped[:, group].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
-    value = grouped[:, group + 1].reshape(num_key_value_heads * head_dim, *tensor.shape[1:])
-    return [query.contiguous(), key.contiguous(), value.contiguous()]
+
+    num_heads: int
+    num_key_value_heads: int
+
+    def _sizes(self, rows: int) -> tuple[int, int]:
+        """`(head_dim, query heads per KV group)` of a grouped `wqkv` with `rows` output rows."""
+        heads, kv_heads = self.num_heads, self.num_key_value_heads
+        if heads % kv_heads:
+            raise ValueError(f"num_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads})")
+        group = heads // kv_heads
+        if rows % (kv_heads * (group + 2)):
+            raise ValueError(
+                f"a grouped wqkv with {rows} rows cannot hold {heads} query heads and {kv_heads} KV heads"
+            )
+        return rows // (kv_heads * (group + 2)), group
+
+    def convert(self, tensor, num_targets):
+        head_dim, group = self._sizes(tensor.shape[0])
+        rest = tensor.shape[1:]
+        grouped = tensor.reshape(self.num_key_value_heads, group + 2, head_dim, *rest)
+        query = grouped[:, :group].reshape(self.num_heads * head_dim, *rest)
+        key = grouped[:, group].reshape(self.num_key_value_heads * head_dim, *rest)
+        value = grouped[:, group + 1].reshape(self.num_key_value_heads * head_dim, *rest)
+        return [query.contiguous(), key.contiguous(), value.contiguous()]
+
+    def shapes(self, shape, num_targets):
+        head_dim, _ = self._sizes(shape[0])
+        rest = tuple(shape[1:])
+        kv_rows = self.num_key_value_heads * head_dim
+        return [(self.num_heads * head_dim, *rest), (kv_rows, *rest), (kv_rows, *rest)]
 
 
-def _split_grouped_qkv_shapes(
-    shape: tuple[int, ...], num_targets: int, num_heads: int, num_key_value_heads: int
-) -> list[tuple[int, ...]]:
-    head_dim, _ = _grouped_qkv_sizes(shape[0], num_heads, num_key_value_heads)
-    rest = tuple(shape[1:])
-    return [
-        (num_heads * head_dim, *rest),
-        (num_key_value_heads * head_dim, *rest),
-        (num_key_value_heads * head_dim, *rest),
-    ]
-
-
-# name -> fn(tensors, num_targets, **transform_args) returning one tensor per target
-TRANSFORMS: dict[str, Callable[..., list[torch.Tensor]]] = {
-    "copy": _copy,
-    "split_dim0": _split_dim0,
-    "inflate_patch_2d_to_3d": _inflate_patch_2d_to_3d,
-    "squeeze_leading": _squeeze_leading,
-    "split_grouped_qkv": _split_grouped_qkv,
-}
-
-# name -> fn(source shape, num_targets, **transform_args) returning the target shapes, without tensors
-TRANSFORM_SHAPES: dict[str, Callable[..., list[tuple[int, ...]]]] = {
-    "copy": lambda shape, num_targets: [tuple(shape)],
-    "split_dim0": lambda shape, num_targets: [(shape[0] // num_targets, *shape[1:])] * num_targets,
-    "inflate_patch_2d_to_3d": lambda shape, num_targets: [
-        (shape[0], shape[1], 1, *shape[2:]) if len(shape) == 4 else tuple(shape)
-    ],
-    "squeeze_leading": lambda shape, num_targets: [(shape[-1],)],
-    "split_grouped_qkv": _split_grouped_qkv_shapes,
-}
-
-
-def transform_shapes(
-    transform: str, shape: tuple[int, ...], num_targets: int, **transform_args
-) -> list[tuple[int, ...]]:
-    """Target shapes of a transform, computed without tensors (for meta-device manifest checks)."""
-    if transform not in TRANSFORM_SHAPES:
-        raise KeyError(f"unknown transform {transform!r}")
-    return TRANSFORM_SHAPES[transform](tuple(shape), num_targets, **transform_args)
+COPY = Copy()
 
 
 @dataclass(frozen=True)
 class Rule:
-    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style).
-    `transform_args` (`(name, value)` pairs) are passed to the transform, e.g. head counts for `split_grouped_qkv`."""
+    """`pattern` (full-match regex over a source key) -> `targets` (templates using the regex groups, `\\1` style),
+    made from the source tensor by `transform`."""
 
     pattern: str
     targets: tuple[str, ...]
-    transform: str = "copy"
-    transform_args: tuple[tuple[str, object], ...] = ()
+    transform: TensorTransform = COPY
 
     def match(self, key: str) -> re.Match | None:
         return re.fullmatch(self.pattern, key)
@@ -143,10 +152,9 @@ class Operation:
 
     targets: tuple[str, ...]
     source: str
-    transform: str = "copy"
+    transform: TensorTransform = COPY
     lora_a: str | None = None
     lora_b: str | None = None
-    transform_args: tuple[tuple[str, object], ...] = ()
 
     @property
     def source_keys(self) -> tuple[str, ...]:
@@ -224,9 +232,7 @@ class KeyMap:
                 raise ValueError(f"incomplete LoRA pair for {key}: found only lora_{''.join(lora)}")
             if lora:
                 claimed_lora.update(lora.values())
-            operations.append(
-                Operation(targets, key, rule.transform, lora.get("A"), lora.get("B"), rule.transform_args)
-            )
+            operations.append(Operation(targets, key, rule.transform, lora.get("A"), lora.get("B")))
         orphan_lora = [key for pair in lora_pairs.values() for key in pair.values() if key not in claimed_lora]
         unknown.extend(key for key in orphan_lora if self.drop_reason(key) is None)
         dropped.update({key: self.drop_reason(key) for key in orphan_lora if self.drop_reason(key) is not None})
@@ -275,8 +281,7 @@ def run_operation(
         if lora_scaling is None:
             raise ValueError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / r) was given")
         tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling)
-    outputs = TRANSFORMS[op.transform]([tensor], len(op.targets), **dict(op.transform_args))
-    return dict(zip(op.targets, outputs))
+    return dict(zip(op.targets, op.transform.convert(tensor, len(op.targets))))
 
 
 def convert_state_dict(
@@ -295,26 +300,27 @@ def convert_shapes(key_map: KeyMap, shapes: Mapping[str, tuple[int, ...]]) -> di
     plan = key_map.plan(shapes.keys())
     result: dict[str, tuple[int, ...]] = {}
     for op in plan.operations:
-        target_shapes = transform_shapes(
-            op.transform, tuple(shapes[op.source]), len(op.targets), **dict(op.transform_args)
-        )
-        for target, shape in zip(op.targets, target_shapes):
+        for target, shape in zip(op.targets, op.transform.shapes(tuple(shapes[op.source]), len(op.targets))):
             result[target] = shape
     return result
 
 
 __all__ = [
+    "COPY",
     "ConversionPlan",
+    "Copy",
     "Drop",
+    "InflatePatch2dTo3d",
     "KeyMap",
     "Operation",
     "Rule",
-    "TRANSFORMS",
-    "TRANSFORM_SHAPES",
+    "SplitDim0",
+    "SplitGroupedQKV",
+    "SqueezeLeading",
+    "TensorTransform",
     "UnknownKeysError",
     "convert_shapes",
     "convert_state_dict",
     "merge_lora",
     "run_operation",
-    "transform_shapes",
 ]

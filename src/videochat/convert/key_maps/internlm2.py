@@ -2,13 +2,13 @@
 """InternLM2 / InternLM2.5 (hub remote code `InternLM2ForCausalLM`) -> in-tree `LlamaForCausalLM` names.
 
 InternLM2 packs q/k/v into one `attention.wqkv` whose rows are grouped per KV head (`[q (heads/kv_heads heads), k,
-v]`, `head_dim` rows each); the `split_grouped_qkv` transform de-interleaves it, so it needs the head counts of the
+v]`, `head_dim` rows each); the `SplitGroupedQKV` transform de-interleaves it, so it needs the head counts of the
 config and the key map is built per config. `w1`/`w3`/`w2` are the gate/up/down projections.
 """
 
 import re
 
-from ..keymap import KeyMap, Rule
+from ..keymap import KeyMap, Rule, SplitGroupedQKV
 from .common import rotary_drops
 from .internvideo2_chat import INTERNVIDEO2_CHAT_KEY_MAP
 
@@ -28,14 +28,12 @@ def internlm2_llm_rules(
     p = re.escape(source_prefix) + r"\." if source_prefix else ""
     layer = rf"{p}model\.layers\.(\d+)"
     out = rf"{target_prefix}.layers.\1"
-    qkv_args = (("num_heads", num_attention_heads), ("num_key_value_heads", num_key_value_heads))
     return (
         Rule(rf"{p}model\.tok_embeddings\.weight", (f"{target_prefix}.embed_tokens.weight",)),
         Rule(
             rf"{layer}\.attention\.wqkv\.(weight|bias)",
             (rf"{out}.self_attn.q_proj.\2", rf"{out}.self_attn.k_proj.\2", rf"{out}.self_attn.v_proj.\2"),
-            "split_grouped_qkv",
-            qkv_args,
+            SplitGroupedQKV(num_attention_heads, num_key_value_heads),
         ),
         Rule(rf"{layer}\.attention\.wo\.(weight|bias)", (rf"{out}.self_attn.o_proj.\2",)),
         *(

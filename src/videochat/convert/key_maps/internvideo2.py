@@ -3,7 +3,7 @@
 distillation checkpoints (`DistInternVideo2`: the same tower without `fc_norm`/`head`, plus UTA decoders) and the
 stage-2 video-text model (`InternVideo2_Stage2_visual`)."""
 
-from ..keymap import Drop, KeyMap, Rule
+from ..keymap import Drop, KeyMap, Rule, SplitDim0
 
 
 def tower_rules(source_prefix: str, target_prefix: str) -> tuple[Rule, ...]:
@@ -29,12 +29,12 @@ def tower_rules(source_prefix: str, target_prefix: str) -> tuple[Rule, ...]:
                 f"{layer}.attention.k_proj.weight",
                 f"{layer}.attention.v_proj.weight",
             ),
-            "split_dim0",
+            SplitDim0(),
         ),
         Rule(  # only in towers built with qkv_bias=True (no released model)
             rf"{p}blocks\.(\d+)\.attn\.qkv\.bias",
             (f"{layer}.attention.q_proj.bias", f"{layer}.attention.k_proj.bias", f"{layer}.attention.v_proj.bias"),
-            "split_dim0",
+            SplitDim0(),
         ),
         Rule(rf"{p}blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{layer}.attention.projection_layer.\2",)),
         Rule(rf"{p}blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", (rf"{layer}.attention.\2.weight",)),

@@ -1,7 +1,7 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """InternVideo2-Chat-8B / -8B-HD hub layout (`InternVideo2_VideoChat2`, sharded safetensors or a single file)."""
 
-from ..keymap import Drop, KeyMap, Rule
+from ..keymap import Drop, KeyMap, Rule, SplitDim0
 from .common import peft_llm_rules, qformer_drops, qformer_rules
 
 
@@ -31,7 +31,7 @@ INTERNVIDEO2_CHAT_KEY_MAP = KeyMap(
                 rf"{_LAYER}.attention.k_proj.weight",
                 rf"{_LAYER}.attention.v_proj.weight",
             ),
-            "split_dim0",
+            SplitDim0(),
         ),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", (rf"{_LAYER}.attention.projection_layer.\2",)),
         Rule(rf"{_VISION}\.blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", (rf"{_LAYER}.attention.\2.weight",)),

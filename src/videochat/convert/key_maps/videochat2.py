@@ -7,7 +7,7 @@ tokens, projection, PEFT LoRA adapters and buffers) merged with the base LLM fol
 `videochat.convert.videochat2.combined_sources`. LoRA adapters are thereby next to their base weights and get folded.
 """
 
-from ..keymap import Drop, KeyMap, Rule
+from ..keymap import Drop, KeyMap, Rule, SplitDim0
 from .common import peft_llm_rules, plain_llm_rules, qformer_drops, qformer_rules, rotary_drops
 
 
@@ -28,7 +28,7 @@ def vit_block_rules(source_prefix: str) -> tuple[Rule, ...]:
                 rf"{_LAYER}.attention.attention.key.weight",
                 rf"{_LAYER}.attention.attention.value.weight",
             ),
-            "split_dim0",
+            SplitDim0(),
         ),
         Rule(rf"{p}\.blocks\.(\d+)\.attn\.q_bias", (rf"{_LAYER}.attention.attention.query.bias",)),
         Rule(rf"{p}\.blocks\.(\d+)\.attn\.v_bias", (rf"{_LAYER}.attention.attention.value.bias",)),

@@ -10,7 +10,7 @@
 - the base LLM folder (HF keys) under `llama_model.` (no LoRA in v1).
 """
 
-from ..keymap import Drop, KeyMap, Rule
+from ..keymap import Drop, InflatePatch2dTo3d, KeyMap, Rule
 from .common import plain_llm_rules, qformer_drops, qformer_rules, rotary_drops
 from .videochat2 import vit_block_rules
 
@@ -36,7 +36,7 @@ EVA_RULES = (
     Rule(
         r"visual_encoder\.patch_embed\.proj\.weight",
         ("model.vision_model.embeddings.patch_embeddings.projection.weight",),
-        "inflate_patch_2d_to_3d",
+        InflatePatch2dTo3d(),
     ),
     *vit_block_rules("visual_encoder"),
 )
