@@ -5,7 +5,9 @@ loading, and a new family member is a preset record, a key map and a template.""
 import ast
 import json
 import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,28 @@ def test_source_tree_holds_one_top_level_package():
     packages = [child.name for child in SOURCE_ROOT.iterdir() if (child / "__init__.py").is_file()]
     modules = [child.name for child in SOURCE_ROOT.glob("*.py")]
     assert packages == ["videochat"] and not modules, (packages, modules)
+
+
+def test_wheel_installs_one_top_level_package_with_every_module(tmp_path):
+    """`pip install .` ships exactly `videochat` (top_level.txt) and every module and template of the source tree."""
+    project = SOURCE_ROOT.parent
+    build_dir = tmp_path / "project"
+    shutil.copytree(SOURCE_ROOT, build_dir / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "setup.cfg", "README.md"):
+        shutil.copy(project / name, build_dir / name)
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", ".", "-w", "dist"]
+    subprocess.run(command, cwd=build_dir, check=True, capture_output=True)
+    (wheel,) = (build_dir / "dist").glob("videochat-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        top_level = next(name for name in names if name.endswith(".dist-info/top_level.txt"))
+        assert archive.read(top_level).decode().split() == ["videochat"]
+    sources = {
+        path.relative_to(SOURCE_ROOT).as_posix()
+        for path in PACKAGE_DIR.rglob("*")
+        if path.suffix in (".py", ".jinja") and "__pycache__" not in path.parts
+    }
+    assert sources - names == set(), sorted(sources - names)
 
 
 def test_imports_only_point_down_the_layers():
