@@ -193,6 +193,10 @@ def test_converted_tokenizer_gives_internlm2_tokenizer_ids(tmp_path, add_dummy_p
         assert tokenizer("<|im_end|>\n", add_special_tokens=False)["input_ids"] == [vocab_size - 2, newline]
     text = "A man is cooking pasta in a small kitchen."
     assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text
+    # InternLM2Tokenizer's decode drops the spaces before punctuation (its clean_up_tokenization), after a reload too
+    assert tokenizer.decode(tokenizer("Is it pasta ? Yes , it is .")["input_ids"], skip_special_tokens=True) == (
+        "Is it pasta? Yes, it is."
+    )
 
 
 def test_internlm2_settings_follow_the_class_not_the_llama_defaults(tmp_path):

@@ -142,6 +142,11 @@ def build_tokenizer(src_dir: str | os.PathLike, preset: str):
     if settings["tokenizer_class"] == "InternLM2Tokenizer":
         _check_sentencepiece_bos_eos(model_file, settings)
     extra = {key: settings[key] for key in ("chat_template", "model_max_length") if key in settings}
+    if settings["tokenizer_class"] == "InternLM2Tokenizer":
+        # its `convert_tokens_to_string` always removes the spaces before punctuation (" ." -> "."), which
+        # transformers 5 only does for a BPE tokenizer when told twice
+        extra["clean_up_tokenization_spaces"] = True
+        extra["clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"] = True
     return tokenizer_from_sentencepiece(
         str(model_file),
         legacy=settings["legacy"],
