@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from videochat.convert.presets import build_image_processor
 from videochat.image_processing_pil_videochat import VideoChatImageProcessor
 from videochat.video_utils_videochat import load_video
 
@@ -53,7 +54,7 @@ def write_test_video(
         stream.codec_context.gop_size = gop
         stream.options = {"preset": "veryfast", "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"}
         if not b_frames:
-            stream.options = {**stream.options, "bframes": "0"}
+            stream.codec_context.max_b_frames = 0
         yy, xx = np.mgrid[0:height, 0:width].astype(np.int32)
         base = np.stack([xx * 255 // width, yy * 255 // height, (xx + yy) * 255 // (width + height)], -1)
         for index in range(int(seconds * fps)):
@@ -140,9 +141,10 @@ def median_times(candidates: dict, repeats: int) -> dict:
 def count_b_frames(path: str) -> int:
     """B-frames among the video's frames (decoded picture types)."""
     import av
+    from av.video.frame import PictureType
 
     with av.open(path) as container:
-        return sum(frame.pict_type.name == "B" for frame in container.decode(video=0))
+        return sum(frame.pict_type == PictureType.B for frame in container.decode(video=0))
 
 
 def main() -> None:
@@ -154,7 +156,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    processor = VideoChatImageProcessor.from_preset("internvideo2-chat-8b-hd")
+    processor = build_image_processor("internvideo2-chat-8b-hd")
     scale = 0.1 if args.quick else 1.0
     clips = [  # name, width, height, seconds, GOP, B-frames
         ("1280x720 GOP 250", 1280, 720, 60 * scale, 250, True),
