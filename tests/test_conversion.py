@@ -431,3 +431,42 @@ def test_stage_checkpoint_wrappings_convert_identically(tmp_path, wrapping):
     torch.save(state_dict if wrapping == "bare" else {"module": state_dict, "global_steps": 10}, checkpoint)
     result = convert(fixture, tmp_path / "out", verify=True, progress=False)
     assert_converted_parity(result, fixture)
+
+
+# ------------------------------------------------------------------------------------------------------- LoRA fold
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_lora_fold_in_place_equals_a_fresh_float32_fold(dtype, monkeypatch):
+    """The block-wise fold (into a new tensor or into the weight itself) rounds every element once from float32:
+    the same bits as folding the whole matrix in float32, in any block size."""
+    from videochat.convert import keymap
+
+    generator = torch.Generator().manual_seed(0)
+    weight = (torch.randn(300, 70, generator=generator) * 0.02).to(dtype)
+    lora_a, lora_b = torch.randn(4, 70, generator=generator) * 0.01, torch.randn(300, 4, generator=generator) * 0.01
+    whole = (weight.float() + 2.0 * lora_b @ lora_a).to(dtype)
+    monkeypatch.setattr(keymap, "LORA_CHUNK_ELEMENTS", 70 * 7)  # 43 blocks of 7 rows, the last one short
+    fresh = keymap.merge_lora(weight, lora_a, lora_b, 2.0)
+    assert torch.equal(fresh, whole) and fresh.dtype == dtype and not torch.equal(fresh, weight)
+    in_place = weight.clone()
+    assert keymap.merge_lora(in_place, lora_a, lora_b, 2.0, out=in_place).data_ptr() == in_place.data_ptr()
+    assert torch.equal(in_place, whole)
+
+
+def test_converter_folds_into_the_freshly_read_weight(tmp_path, monkeypatch):
+    """Safetensors sources are read into fresh buffers, which the converter folds LoRA into (no second tensor)."""
+    from videochat.convert import keymap
+
+    calls = []
+    merge_lora = keymap.merge_lora
+
+    def recording(weight, lora_a, lora_b, scaling, out=None):
+        calls.append(out is weight)
+        return merge_lora(weight, lora_a, lora_b, scaling, out=out)
+
+    monkeypatch.setattr(keymap, "merge_lora", recording)
+    fixture = shared_path("fixtures", "internvideo2_chat", "tiny_hd")
+    result = convert(fixture, tmp_path / "converted", preset="internvideo2-chat-8b-hd", progress=False)
+    assert calls and all(calls)
+    assert_parity(verify_converted_folder(result.output, fixture))

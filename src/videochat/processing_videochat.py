@@ -137,6 +137,9 @@ class VideoChatProcessor(ProcessorMixin):
             first character reaches the Q-Former) or `"none"` (the Q-Former takes no text).
         add_bos_to_every_segment (`bool`, defaults to `False`): add the tokenizer's special tokens to every text
             segment between visual items (InternVideo2-Chat) instead of only the first one.
+        add_bos_to_first_segment (`bool`, defaults to `True`): add the tokenizer's special tokens to the first text
+            segment; with both flags `False` no segment gets them (InternVideo2-Chat-InternLM2.5, whose training
+            code tokenizes every segment with `add_special_tokens=False`).
         video_clip_separator / image_clip_separator (`str`, *optional*): text between the clips of one HD item
             (InternVideo2-Chat-HD wraps every clip in its own `<Video>...</Video>`); `None` keeps them contiguous.
         add_time_message (`bool`, defaults to `False`): let `apply_chat_template` add "The video contains N frames
@@ -161,6 +164,7 @@ class VideoChatProcessor(ProcessorMixin):
         image_qformer_instruction: str | None = IMAGE_QFORMER_INSTRUCTION,
         qformer_instruction_mode: str = "full",
         add_bos_to_every_segment: bool = False,
+        add_bos_to_first_segment: bool = True,
         video_clip_separator: str | None = None,
         image_clip_separator: str | None = None,
         add_time_message: bool = False,
@@ -195,6 +199,7 @@ class VideoChatProcessor(ProcessorMixin):
         self.image_qformer_instruction = image_qformer_instruction
         self.qformer_instruction_mode = qformer_instruction_mode
         self.add_bos_to_every_segment = bool(add_bos_to_every_segment)
+        self.add_bos_to_first_segment = bool(add_bos_to_first_segment)
         self.video_clip_separator, self.image_clip_separator = video_clip_separator, image_clip_separator
         self.add_time_message = bool(add_time_message)
         self.qformer_max_length = int(qformer_max_length)
@@ -222,7 +227,9 @@ class VideoChatProcessor(ProcessorMixin):
     def segment_tokenizer(self) -> SegmentTokenizer:
         """The segment-wise tokenization of expanded prompts (see the module docstring)."""
         placeholder_ids = {self.video_token: self.video_token_id, self.image_token: self.image_token_id}
-        return SegmentTokenizer(self.tokenizer, placeholder_ids, self.add_bos_to_every_segment)
+        return SegmentTokenizer(
+            self.tokenizer, placeholder_ids, self.add_bos_to_every_segment, self.add_bos_to_first_segment
+        )
 
     # ------------------------------------------------------------------------------------------------ main call
 

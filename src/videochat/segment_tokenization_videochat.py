@@ -2,9 +2,10 @@
 """Segment-wise tokenization of expanded prompts, as the original VideoChat models tokenize them.
 
 The originals split a prompt at every visual item and tokenize each text segment on its own, adding the tokenizer's
-special tokens (BOS) to the first segment only (VideoChat2, VideoChat) or to every segment (InternVideo2-Chat); the
-visual positions hold a placeholder id. With SentencePiece tokenizers every separately encoded segment starts with
-"▁", so tokenizing the joined string gives other ids at the seams.
+special tokens (BOS) to the first segment only (VideoChat2, VideoChat), to every segment (InternVideo2-Chat) or to
+none (InternVideo2-Chat-InternLM2.5 training); the visual positions hold a placeholder id. With SentencePiece
+tokenizers every separately encoded segment starts with "▁", so tokenizing the joined string gives other ids at the
+seams.
 """
 
 import re
@@ -35,12 +36,21 @@ class SegmentTokenizer:
         placeholder_ids (`Mapping[str, int]`): placeholder token -> id written at its positions, e.g.
             `{"<video>": 32768, "<image>": 32769}`.
         add_bos_to_every_segment (`bool`): special tokens on every text segment instead of the first only.
+        add_bos_to_first_segment (`bool`, defaults to `True`): special tokens on the first text segment (with
+            `add_bos_to_every_segment=False`, `False` means on none).
     """
 
-    def __init__(self, tokenizer, placeholder_ids: Mapping[str, int], add_bos_to_every_segment: bool):
+    def __init__(
+        self,
+        tokenizer,
+        placeholder_ids: Mapping[str, int],
+        add_bos_to_every_segment: bool,
+        add_bos_to_first_segment: bool = True,
+    ):
         self.tokenizer = tokenizer
         self.placeholder_ids = dict(placeholder_ids)
         self.add_bos_to_every_segment = add_bos_to_every_segment
+        self.add_bos_to_first_segment = add_bos_to_first_segment
         alternatives = "|".join(re.escape(token) for token in sorted(self.placeholder_ids, key=len, reverse=True))
         self.token_pattern = re.compile(alternatives)
         self.pattern = re.compile(f"((?:{alternatives})+)")
@@ -59,6 +69,10 @@ class SegmentTokenizer:
             "Cannot pad: the tokenizer's pad and EOS ids are missing or equal to a visual placeholder id; "
             "set a distinct `tokenizer.pad_token`."
         )
+
+    def segment_gets_special_tokens(self, segment_index: int) -> bool:
+        """Whether the tokenizer's special tokens go on text segment `segment_index` (when they are asked for)."""
+        return self.add_bos_to_every_segment or (segment_index == 0 and self.add_bos_to_first_segment)
 
     def pieces(self, text: str, item_spans: list[tuple[int, int]]) -> list[tuple[int, str, bool]]:
         """`(start, piece, is_visual)` of one expanded prompt: the text segments between items (empty ones too, the
@@ -88,7 +102,7 @@ class SegmentTokenizer:
                     types.append(self.modality[match.group()])
                     offsets.append((position + match.start(), position + match.end()))
                 continue
-            specials = add_special_tokens and (self.add_bos_to_every_segment or segment_index == 0)
+            specials = add_special_tokens and self.segment_gets_special_tokens(segment_index)
             encoded = self.tokenizer(piece, add_special_tokens=specials, return_offsets_mapping=with_offsets)
             ids.extend(encoded["input_ids"])
             types.extend([0] * len(encoded["input_ids"]))

@@ -4,7 +4,8 @@ Supervised fine-tuning helpers: training labels for chat conversations and a dat
 
 Labels follow the original instruction-tuning code (VideoChat2 `it_dataset*.py`, InternVideo2-Chat): the loss is
 computed on the assistant answers only, each together with the text that closes its turn (`"###"` for the Vicuna
-format, `</s>` for Mistral, `<|end|>` for Phi-3). The system prompt, the user turns, the role headers and every visual
+format, `</s>` for Mistral, `<|end|>` for Phi-3, `<|im_end|>` + newline + `</s>` for InternLM2.5 as in STEP's
+`it_dataset_internlm_hd.py`). The system prompt, the user turns, the role headers and every visual
 placeholder are masked with `-100`. Unlike the original forward pass, the first position keeps the real BOS embedding
 (the originals overwrite `inputs_embeds[:, :1]` with the scalar BOS id during training only).
 
@@ -20,7 +21,7 @@ import torch
 
 IGNORE_INDEX = -100
 # Texts that already close an assistant turn in the shipped chat templates (no end token is appended after them).
-TURN_TERMINATORS = ("###", "<|im_end|>", "<|end|>")
+TURN_TERMINATORS = ("###", "<|im_end|>\n</s>", "<|im_end|>", "<|end|>")
 _VISUAL_KEYS = ("pixel_values_videos", "pixel_values")
 _GRID_KEYS = ("video_grid_thw", "image_grid_thw")
 _QFORMER_KEYS = (
@@ -63,8 +64,9 @@ def resolve_answer_end(processor, rendered_turn: str, answer_end: str | None = "
     Text appended to every assistant answer before tokenization.
 
     `"auto"`: nothing when the chat template already closes the turn (`</s>` in InternVideo2-Chat, `"###"` in the
-    Vicuna format, `<|im_end|>`); `<|end|>` for tokenizers that have it (Phi-3); otherwise the tokenizer's EOS token
-    (VideoChat2-Mistral: `" answer </s>"`, as in `it_dataset_mistral.py`). `None` or `""`: append nothing.
+    Vicuna format, `<|im_end|>` + newline + `</s>` in InternVideo2-Chat-InternLM2.5, `<|im_end|>`); `<|end|>` for
+    tokenizers that have it (Phi-3); otherwise the tokenizer's EOS token (VideoChat2-Mistral: `" answer </s>"`, as in
+    `it_dataset_mistral.py`). `None` or `""`: append nothing.
     """
     if answer_end != "auto":
         return answer_end or ""
@@ -208,8 +210,10 @@ def build_labels(
             separators.append(processor.video_clip_separator if is_video else processor.image_clip_separator)
         offset += len(part)
 
+    segment_tokenizer = processor.segment_tokenizer
+
     def encode(segment_text, segment_index):
-        with_specials = add_special_tokens and (processor.add_bos_to_every_segment or segment_index == 0)
+        with_specials = add_special_tokens and segment_tokenizer.segment_gets_special_tokens(segment_index)
         return tokenizer(segment_text, add_special_tokens=with_specials)["input_ids"]
 
     segment_ids = [encode(segment, index) for index, segment in enumerate(segments)]

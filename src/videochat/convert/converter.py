@@ -137,7 +137,10 @@ def write_weights(folder: Path, source: ConversionSource, write_plan: WritePlan,
                         )
                     )
                     continue
-                for name, tensor in run_operation(op, source.checkpoint.__getitem__, source.lora_scaling).items():
+                # positioned reads give a fresh buffer per tensor: LoRA is folded into it, not into a new tensor
+                fresh = isinstance(source.checkpoint, SourceTensors) and op.source in source.checkpoint.reader
+                converted = run_operation(op, source.checkpoint.__getitem__, source.lora_scaling, fold_in_place=fresh)
+                for name, tensor in converted.items():
                     tensor = tensor.to(by_target[name].dtype)
                     bar.update(writers[shard_of[name]].write(name, tensor))
                     del tensor

@@ -251,15 +251,25 @@ def _check_unique_targets(operations: list[Operation]) -> None:
             seen[target] = op.source
 
 
-LORA_CHUNK_ELEMENTS = 2**18  # rows of W folded per step: keeps the working memory small for 32k x 4k heads
+LORA_CHUNK_ELEMENTS = 2**22  # elements of W folded per step (a 16 MB float32 buffer): few, large steps
 
 
-def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+def merge_lora(
+    weight: torch.Tensor,
+    lora_a: torch.Tensor,
+    lora_b: torch.Tensor,
+    scaling: float,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """`W + scaling * B @ A` computed in float32 (float64 for float64 weights), returned in the weight's dtype.
-    Folded by cache-sized row blocks (`addmm_` into one reused buffer): fast, and the working memory stays small."""
+
+    Folded by row blocks through one reused float32 buffer (`addmm_`): the working memory stays at 16 MB, and every
+    element is rounded once, as a float32 fold of the whole matrix would. `out` (which may be `weight` itself, for a
+    freshly read weight nobody else holds) receives the result instead of a new tensor: no fresh output memory to
+    fault in, which is most of the fold's cost besides the block conversions."""
     compute = torch.float64 if weight.dtype == torch.float64 else torch.float32
     matrix = weight.reshape(weight.shape[0], -1)
-    merged = torch.empty_like(matrix)
+    merged = torch.empty_like(matrix) if out is None else out.view(matrix.shape)
     lora_a, lora_b = lora_a.to(compute), lora_b.to(compute)
     rows = max(1, min(matrix.shape[0], LORA_CHUNK_ELEMENTS // max(1, matrix.shape[1])))
     buffer = torch.empty(rows, matrix.shape[1], dtype=compute)
@@ -273,14 +283,16 @@ def merge_lora(weight: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
 
 
 def run_operation(
-    op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None
+    op: Operation, read: Callable[[str], torch.Tensor], lora_scaling: float | None, fold_in_place: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Materialise one operation; `read(key)` returns a source tensor (lazily loaded by the caller)."""
+    """Materialise one operation; `read(key)` returns a source tensor (lazily loaded by the caller).
+    `fold_in_place`: the weight `read` returns is a fresh buffer of this call's own, so LoRA is folded into it."""
     tensor = read(op.source)
     if op.lora_a is not None:
         if lora_scaling is None:
             raise ValueError(f"{op.source} has LoRA adapters but no LoRA scaling (lora_alpha / r) was given")
-        tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling)
+        out = tensor if fold_in_place and tensor.is_contiguous() else None
+        tensor = merge_lora(tensor, read(op.lora_a), read(op.lora_b), lora_scaling, out=out)
     return dict(zip(op.targets, op.transform.convert(tensor, len(op.targets))))
 
 

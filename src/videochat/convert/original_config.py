@@ -117,7 +117,8 @@ def internvideo2_chat_config(
     original_config: dict, preset: Preset, text_config: dict | None = None
 ) -> VideoChatConfig:
     """Our config from an InternVideo2-Chat `config.json` (`model_config` layout); `text_config` (the LLM's own
-    config, already in an in-tree layout) replaces the record's."""
+    config, already in an in-tree layout) replaces the record's entirely (no record field survives: the rope
+    settings of InternLM2.5's base LLM differ from the chat model's)."""
     model_config = original_config.get("model_config", {})
     bridge = model_config.get("bridge", {})
     overrides = original_config.get("tiny_overrides", {})
@@ -128,7 +129,7 @@ def internvideo2_chat_config(
         "num_extra_query_tokens": int(bridge.get("extra_num_query_token", 64)),
     }
     if text_config is not None:
-        fields["text_config"] = text_config_fields(text_config)
+        fields["text_config"] = text_config_from_llm(text_config)
     return build_config(preset.name, **fields)
 
 

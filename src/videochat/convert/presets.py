@@ -43,6 +43,9 @@ class Preset:
             (`None`: no exact-id sentencepiece conversion for this LLM).
         generation: `GenerationConfig` fields of the original chat code.
         is_hd: whether the model tiles frames (its original config or path says HD).
+        requires_llm_config: conversion needs the LLM's own `config.json` (`--llm DIR` or `lm_config/`): the
+            record's `text_config` is a stand-in for shapes and key checks only (InternLM2.5: the base LLM's rope
+            settings are not assumed).
     """
 
     name: str
@@ -57,6 +60,7 @@ class Preset:
     tokenizer: dict | None
     generation: dict
     is_hd: bool = False
+    requires_llm_config: bool = False
     notes: tuple[str, ...] = field(default=())
 
 
@@ -184,6 +188,9 @@ PHI3_MINI_128K = {
     "pad_token_id": 32000,
     "tie_word_embeddings": False,
 }
+# InternLM2.5-7B-chat's config.json rewritten as Llama, for meta-device instantiation and key checks. The released
+# model was trained on internlm2_5-7b-chat-1m (STEP configs), whose rope settings differ: conversion always replaces
+# this with the LLM's own config.json (the preset's `requires_llm_config`).
 INTERNLM2_5_7B_AS_LLAMA = {
     "model_type": "llama",
     "hidden_size": 4096,
@@ -247,6 +254,28 @@ COMMON_GENERATION = {
 MISTRAL_V03_TOKENIZER = {"legacy": False, "pad_token": "<unk>"}  # as the InternVideo2-Chat-8B hub config sets it
 MISTRAL_V02_TOKENIZER = {"legacy": True, "pad_token": "</s>"}  # assumed, see the tokenizer fixture README
 LLAMA_TOKENIZER = {"legacy": True, "pad_token": "</s>"}  # LlamaTokenizer of 2023 (Vicuna v0, StableVicuna)
+# InternLM2.5-7B-chat(-1m) hub `tokenizer_config.json`: `InternLM2Tokenizer` (remote code), pad `</s>`, the chat
+# tokens renaming the last six sentencepiece pieces. Only used when the LLM folder has no `tokenizer_config.json`.
+INTERNLM2_TOKENIZER = {
+    "tokenizer_class": "InternLM2Tokenizer",
+    "pad_token": "</s>",
+    "added_tokens_decoder": {
+        92538: "<|plugin|>",
+        92539: "<|interpreter|>",
+        92540: "<|action_end|>",
+        92541: "<|action_start|>",
+        92542: "<|im_end|>",
+        92543: "<|im_start|>",
+    },
+    "additional_special_tokens": [
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|action_start|>",
+        "<|action_end|>",
+        "<|interpreter|>",
+        "<|plugin|>",
+    ],
+}
 PHI3_TOKENIZER = {
     "legacy": False,
     "eos_token": "<|endoftext|>",
@@ -339,18 +368,23 @@ PRESETS: dict[str, Preset] = {
             text=INTERNLM2_5_7B_AS_LLAMA,
             # [unverified] the variant's own load_video was not found; third-party code uses HD with hd_num 6.
             image_processor=INTERNVIDEO2_HD_FRAMES,
+            # STEP `it_dataset_internlm_hd.py`: "<vid>...</vid>" per clip, every segment without special tokens.
             processor={
                 **INTERNVIDEO2_CHAT_PROCESSOR,
+                "add_bos_to_every_segment": False,
+                "add_bos_to_first_segment": False,
                 "video_clip_separator": "</vid><vid>",
                 "image_clip_separator": "</img><img>",
             },
             chat_template="internvideo2_chat_internlm2.jinja",
-            tokenizer=None,
-            # [unverified] same generate_caption; InternLM2.5-chat ends a turn with <|im_end|> (92542).
+            tokenizer=INTERNLM2_TOKENIZER,
+            # [unverified] same generate_caption; the model learnt to end an answer with <|im_end|> (92542).
             generation={**SAMPLING, "max_new_tokens": 200, "eos_token_id": [2, 92542], "pad_token_id": 2},
+            requires_llm_config=True,
             notes=(
-                "the hub chat() of this variant was not available: template and preprocessing follow the STEP "
-                "training code",
+                "the hub chat() of this variant was not available: template, BOS rule and preprocessing follow the "
+                "STEP training code (it_dataset_internlm_hd.py)",
+                "the LLM config (1M-context rope of internlm2_5-7b-chat-1m) is read from the LLM's config.json",
             ),
         ),
         _preset(

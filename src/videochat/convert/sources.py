@@ -21,7 +21,13 @@ from .checkpoint_io import CombinedSources, SourceTensors, checkpoint_files, ope
 from .key_maps import key_map_for
 from .key_maps.internlm2 import is_internlm2_config, llama_text_config_from_internlm2
 from .keymap import KeyMap
-from .original_config import internvideo2_chat_config, lora_scaling, model_block, videochat2_config
+from .original_config import (
+    internvideo2_chat_config,
+    lora_scaling,
+    model_block,
+    text_config_from_llm,
+    videochat2_config,
+)
 from .presets import Preset, build_config, get_preset, presets_with_layout
 
 
@@ -197,12 +203,17 @@ def _open_internvideo2_chat(
     checkpoint = SourceTensors(files)
     llm_config, llm_config_path = _internvideo2_llm_config(paths["llm"], folder)
     preset = preset or detect_preset(source, original_config, checkpoint.keys(), llm_config)
+    if preset.requires_llm_config and llm_config is None:
+        raise ConversionError(
+            f"{preset.name} needs the base LLM's config.json (pass --llm DIR, or put it in {folder / 'lm_config'}): "
+            "its rope settings are read from there, not assumed"
+        )
     notes, scaling = [], lora_scaling(preset.layout, original_config)
     if original_config is not None:
         config = internvideo2_chat_config(original_config, preset, llm_config)
     else:
         notes.append(f"no original config.json next to {source}: using the real-size preset {preset.name!r}")
-        config = build_config(preset.name, **({"text_config": llm_config} if llm_config else {}))
+        config = build_config(preset.name, **({"text_config": text_config_from_llm(llm_config)} if llm_config else {}))
         if any(".lora_A." in key for key in checkpoint.keys()):
             scaling = 2.0
             notes.append("LoRA scaling not in a config: using the released r=16, alpha=32 (2.0)")

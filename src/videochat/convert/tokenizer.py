@@ -4,10 +4,14 @@
 `SRC_DIR` holds the LLM's sentencepiece `tokenizer.model` and, where the hub has one, its `tokenizer_config.json`
 (also read: `special_tokens_map.json`, `added_tokens.json`). `OUTPUT_DIR` receives `tokenizer.json` +
 `tokenizer_config.json` (+ `chat_template.jinja`) that load with `AutoTokenizer.from_pretrained(OUTPUT_DIR)` and give
-the ids of the original slow `LlamaTokenizer(use_fast=False)` for every text.
+the ids of the original slow tokenizer (`use_fast=False`) for every text.
 
-Settings come from the source `tokenizer_config.json` when there is one (missing keys take the slow
-`LlamaTokenizer` defaults, as the original loading did), otherwise from the preset record's `tokenizer` settings.
+Two slow tokenizer classes are reproduced: transformers' `LlamaTokenizer` (Mistral, Vicuna, Phi-3) and InternLM2's
+remote-code `InternLM2Tokenizer` (InternLM2 / InternLM2.5). The latter splits the text at its added tokens and
+encodes every other piece with the sentencepiece model as it is (`_tokenize` is `sp_model.encode(text)`; BOS / EOS
+are the model's `bos_id()` / `eos_id()`): the behaviour of `LlamaTokenizer(legacy=True)`, whatever `legacy` its
+config holds. Settings come from the source `tokenizer_config.json` when there is one (missing keys take the slow
+class's defaults, as the original loading did), otherwise from the preset record's `tokenizer` settings.
 
     videochat convert-tokenizer SRC_DIR OUTPUT_DIR --preset internvideo2-chat-8b-hd
 """
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .presets import get_preset, preset_names
-from .sentencepiece import AddedTokenSpec, tokenizer_from_sentencepiece
+from .sentencepiece import AddedTokenSpec, read_sentencepiece_model, tokenizer_from_sentencepiece
 
 
 SENTENCEPIECE_FILE = "tokenizer.model"
@@ -41,6 +45,13 @@ LLAMA_TOKENIZER_DEFAULTS: dict[str, Any] = {
     "eos_token": "</s>",
     "unk_token": "<unk>",
     "pad_token": None,
+}
+# `InternLM2Tokenizer.__init__` defaults (InternLM2 remote code); it has no `legacy` / `add_prefix_space` handling.
+INTERNLM2_TOKENIZER_DEFAULTS: dict[str, Any] = {**LLAMA_TOKENIZER_DEFAULTS, "pad_token": "</s>"}
+# slow tokenizer class -> its defaults
+SLOW_TOKENIZER_CLASSES: dict[str, dict[str, Any]] = {
+    "LlamaTokenizer": LLAMA_TOKENIZER_DEFAULTS,
+    "InternLM2Tokenizer": INTERNLM2_TOKENIZER_DEFAULTS,
 }
 
 
@@ -64,23 +75,26 @@ def resolve_tokenizer_settings(src_dir: str | os.PathLike, preset: str) -> dict[
     """
     Settings of the original slow tokenizer of `preset` whose files are in `src_dir`.
 
-    Returns a dict with `legacy`, `add_bos_token`, `add_eos_token`, `add_prefix_space`, the named special tokens,
-    `added_tokens_decoder` (id -> entry), `additional_special_tokens` and, when the source config has them,
-    `chat_template` / `model_max_length`.
+    Returns a dict with `tokenizer_class` (the slow class reproduced), `legacy`, `add_bos_token`, `add_eos_token`,
+    `add_prefix_space`, the named special tokens, `added_tokens_decoder` (id -> entry), `additional_special_tokens`
+    and, when the source config has them, `chat_template` / `model_max_length`.
     """
     family = get_preset(preset).tokenizer
     if family is None:
         raise ValueError(f"no sentencepiece tokenizer conversion for preset {preset!r}")
+    family = dict(family)
+    expected_class = family.pop("tokenizer_class", "LlamaTokenizer")
     src_dir = Path(src_dir)
     config_path = src_dir / CONFIG_FILE
     if config_path.is_file():
-        settings = {**LLAMA_TOKENIZER_DEFAULTS, "added_tokens_decoder": {}}
         config = _read_json(config_path)
         tokenizer_class = (config.get("tokenizer_class") or "LlamaTokenizer").removesuffix("Fast")
-        if tokenizer_class != "LlamaTokenizer":
+        if tokenizer_class != expected_class:
             raise ValueError(
-                f"{config_path}: expected a LlamaTokenizer config, got tokenizer_class {tokenizer_class!r}"
+                f"{config_path}: expected a {expected_class} config for preset {preset!r}, got tokenizer_class "
+                f"{tokenizer_class!r}"
             )
+        settings = {**SLOW_TOKENIZER_CLASSES[tokenizer_class], "added_tokens_decoder": {}}
         if (src_dir / SPECIAL_TOKENS_MAP_FILE).is_file():
             config = {**_read_json(src_dir / SPECIAL_TOKENS_MAP_FILE), **config}
         for key in ("legacy", "add_bos_token", "add_eos_token", "add_prefix_space"):
@@ -99,7 +113,15 @@ def resolve_tokenizer_settings(src_dir: str | os.PathLike, preset: str) -> dict[
         if settings["pad_token"] is None:
             settings["pad_token"] = family.get("pad_token")
     else:
-        settings = {**LLAMA_TOKENIZER_DEFAULTS, "added_tokens_decoder": {}, "additional_special_tokens": [], **family}
+        settings = {
+            **SLOW_TOKENIZER_CLASSES[expected_class],
+            "added_tokens_decoder": {},
+            "additional_special_tokens": [],
+            **family,
+        }
+    if expected_class == "InternLM2Tokenizer":
+        settings["legacy"] = True  # InternLM2Tokenizer encodes every piece with sentencepiece as it is
+    settings["tokenizer_class"] = expected_class
     if (src_dir / ADDED_TOKENS_FILE).is_file():
         # Old-style slow tokenizer files: {content: id}, not special unless named.
         known = {_token_content(entry) for entry in settings["added_tokens_decoder"].values()}
@@ -117,7 +139,14 @@ def build_tokenizer(src_dir: str | os.PathLike, preset: str):
             f"{model_file} not found: SRC_DIR must hold the LLM's sentencepiece {SENTENCEPIECE_FILE}"
         )
     settings = resolve_tokenizer_settings(src_dir, preset)
+    if settings["tokenizer_class"] == "InternLM2Tokenizer":
+        _check_sentencepiece_bos_eos(model_file, settings)
     extra = {key: settings[key] for key in ("chat_template", "model_max_length") if key in settings}
+    if settings["tokenizer_class"] == "InternLM2Tokenizer":
+        # its `convert_tokens_to_string` always removes the spaces before punctuation (" ." -> "."), which
+        # transformers 5 only does for a BPE tokenizer when told twice
+        extra["clean_up_tokenization_spaces"] = True
+        extra["clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"] = True
     return tokenizer_from_sentencepiece(
         str(model_file),
         legacy=settings["legacy"],
@@ -135,6 +164,22 @@ def build_tokenizer(src_dir: str | os.PathLike, preset: str):
         padding_side="left",
         **extra,
     )
+
+
+def _check_sentencepiece_bos_eos(model_file: Path, settings: dict) -> None:
+    """`InternLM2Tokenizer` adds the model's `bos_id()` / `eos_id()` whatever its `bos_token` / `eos_token` say; the
+    converted tokenizer adds its named tokens, so they must be the same pieces."""
+    proto = read_sentencepiece_model(str(model_file))
+    names = {int(index): _token_content(entry) for index, entry in settings["added_tokens_decoder"].items()}
+    for name, index in (("bos_token", proto.trainer_spec.bos_id), ("eos_token", proto.trainer_spec.eos_id)):
+        if index < 0 or settings[name] is None:
+            continue
+        piece = names.get(index, proto.pieces[index].piece if index < len(proto.pieces) else None)
+        if piece != settings[name]:
+            raise ValueError(
+                f"{model_file}: the sentencepiece {name.split('_')[0].upper()} (id {index}, {piece!r}) is not the "
+                f"configured {name} {settings[name]!r}; InternLM2Tokenizer would add id {index}"
+            )
 
 
 def convert_tokenizer(src_dir: str | os.PathLike, output_dir: str | os.PathLike, preset: str) -> Path:

@@ -2,11 +2,13 @@
 """What every fixture adapter shares: the case records, the converted model and processor of a fixture folder.
 
 A fixture folder (`shared/fixtures/<family>/<variant>/`) is an original-layout source (see `convert.sources`) plus
-`inputs.safetensors` / `expected.safetensors` / `meta.json` recorded by running the ORIGINAL code.
+`inputs.safetensors` / `expected.safetensors` / `meta.json` recorded by running the ORIGINAL code, and usually a
+`verify_report.json` written when the fixture was re-checked (see `recorded_merge_noise`).
 """
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,13 @@ from ..processing_videochat import VideoChatProcessor
 
 
 ABS_TOLERANCE = 1e-5
+# Logits of a chat model against the fixture's float32 noise N (see `checker`): our float64 model within 1.5 N,
+# our float32 model within 3 N.
+FLOAT64_NOISE_FACTOR = 1.5
+FLOAT32_NOISE_FACTOR = 3.0
+# `verify_report.json` of an InternVideo2-Chat fixture: "<case>.logits(LoRA-merged MistralForCausalLM on expected
+# inputs_embeds)" = max |LoRA-merged float32 LLM - recorded logits| on the recorded LLM input.
+_MERGED_LOGITS_KEY = re.compile(r"^(?P<case>[^.()]+)\.logits\((?=[^)]*merged)[^)]*\)$", re.IGNORECASE)
 
 
 @dataclass
@@ -51,6 +60,42 @@ def read_original_config(fixture_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def recorded_merge_noise(fixture_dir: Path) -> dict[str, float]:
+    """Case -> the fixture's own float32 noise of the LLM as its `verify_report.json` records it: how far a
+    LoRA-merged float32 LLM run on the recorded `inputs_embeds` lands from the recorded (LoRA at run time) logits.
+    Only InternVideo2-Chat fixtures record it; `{}` for the others (their reports hold same-code re-runs, 0.0)."""
+    path = Path(fixture_dir) / "verify_report.json"
+    if not path.is_file():
+        return {}
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    noise = {}
+    for key, value in report.items() if isinstance(report, dict) else ():
+        found = _MERGED_LOGITS_KEY.match(key)
+        if found and isinstance(value, (int, float)) and not isinstance(value, bool):
+            noise[found["case"]] = float(value)
+    return noise
+
+
+class _AsDtype(Mapping):
+    """A lazily read checkpoint whose floating-point tensors are read in `dtype`."""
+
+    def __init__(self, tensors: Mapping, dtype: torch.dtype):
+        self.tensors, self.dtype = tensors, dtype
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        tensor = self.tensors[key]
+        return tensor.to(self.dtype) if tensor.is_floating_point() else tensor
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+
 def instantiate_from_state_dict(model_class, config, state_dict: dict[str, torch.Tensor]):
     """`model_class.from_pretrained(None, config=..., state_dict=...)` (meta-device init, no random init of loaded
     weights) with every loading-info list required to be empty."""
@@ -62,13 +107,15 @@ def instantiate_from_state_dict(model_class, config, state_dict: dict[str, torch
 
 
 def build_converted_model(
-    fixture_dir: Path, **source_kwargs
+    fixture_dir: Path, dtype: torch.dtype = torch.float32, **source_kwargs
 ) -> tuple[VideoChatForConditionalGeneration, ConversionSource]:
-    """The fixture's original checkpoint through our source detection and key map, as a float32 model in eval mode."""
+    """The fixture's original checkpoint through our source detection and key map, as a model in eval mode.
+    `dtype=torch.float64` reads every tensor in float64 first, so LoRA is folded and run without float32 rounding."""
     source = open_source(fixture_dir, **source_kwargs)
-    state_dict, _ = convert_state_dict(source.key_map, source.checkpoint, source.lora_scaling)
+    checkpoint = source.checkpoint if dtype == torch.float32 else _AsDtype(source.checkpoint, dtype)
+    state_dict, _ = convert_state_dict(source.key_map, checkpoint, source.lora_scaling)
     model = instantiate_from_state_dict(VideoChatForConditionalGeneration, source.config, state_dict)
-    return model.float().eval(), source
+    return model.to(dtype).eval(), source
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -135,10 +182,13 @@ def build_fixture_processor(fixture_dir: Path, preset: str, **kwargs) -> VideoCh
 
 __all__ = [
     "ABS_TOLERANCE",
+    "FLOAT32_NOISE_FACTOR",
+    "FLOAT64_NOISE_FACTOR",
     "FixtureBundle",
     "FixtureCase",
     "build_converted_model",
     "build_fixture_processor",
     "instantiate_from_state_dict",
     "max_abs_diff",
+    "recorded_merge_noise",
 ]
