@@ -451,8 +451,9 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
     def _prepare_multimodal_encoder_kwargs_for_generation(self, model_kwargs: dict) -> dict:
         """Encode the visual inputs once before prefill (as `GenerationMixin` does) and keep only what decoding
         reads, the projected features: the encoder tokens and the Q-Former states of `get_*_features` would stay
-        alive through every decoding step otherwise (154 MiB per 16-frame x 7-clip video in float32). Pre-computed
-        `mm_encoder_outputs` are copied the same way, so `generate` neither keeps nor modifies the caller's."""
+        alive through every decoding step otherwise (156 MiB per 16-frame x 7-clip video in float32, see
+        bench/bench_generate_memory.py). Pre-computed `mm_encoder_outputs` are copied the same way, so `generate`
+        neither keeps nor modifies the caller's."""
         model_kwargs = super()._prepare_multimodal_encoder_kwargs_for_generation(model_kwargs)
         model_kwargs["mm_encoder_outputs"] = {
             modality: VideoChatVisualFeaturesOutput(pooler_output=output.pooler_output)
