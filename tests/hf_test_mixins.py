@@ -27,6 +27,7 @@ download into an error instead of a module skip.
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -236,6 +237,8 @@ def import_hf_test_module(name: str):
     """`import_hf_test_module("test_modeling_common")`: the module, or a module-level skip when it cannot be
     fetched (an error under `VIDEOCHAT_REQUIRE_HF_MIXINS=1`)."""
     try:
+        if importlib.util.find_spec("parameterized") is None:
+            raise HFMixinsUnavailable("`parameterized` is not installed (pip install -e '.[test]')")
         folder = ensure_hf_test_package()
     except HFMixinsUnavailable as error:
         if os.environ.get("VIDEOCHAT_REQUIRE_HF_MIXINS") == "1":
