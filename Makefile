@@ -26,6 +26,8 @@ parity: install
 
 bench: install
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_generate.py --compile
+	$(BIN)/python bench/bench_generate_memory.py
 	$(BIN)/python bench/bench_preprocess.py
 	$(BIN)/python bench/bench_convert.py
 	$(BIN)/python bench/bench_internvideo2.py

@@ -7,7 +7,11 @@ consecutive decode steps (a logits processor stamps each step; the prefill step 
 of interleaved repeats, which keeps the measurement robust to load on shared machines. The script also
 counts vision-encoder calls per `generate` (must be exactly one) and prints the ratio ours / bare.
 
-    python bench/bench_generate.py [--hidden 1024 --layers 8 --new-tokens 64 --repeats 5 --device cpu]
+With `--compile` both sides decode with a static cache and a `torch.compile`d decoding step (`fullgraph=True`;
+transformers compiles on accelerators only, the flag forces it on CPU too), warmed up before the clock runs. The
+compiled step is also timed on its own (each call of the compiled forward inside the timed `generate` runs).
+
+    python bench/bench_generate.py [--hidden 1024 --layers 8 --new-tokens 64 --repeats 5 --device cpu --compile]
 """
 
 import argparse
@@ -15,7 +19,7 @@ import statistics
 import time
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import AutoModelForCausalLM, CompileConfig, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from videochat import VideoChatConfig, VideoChatForConditionalGeneration
 
@@ -36,21 +40,49 @@ def build_models(hidden: int, layers: int, device: str, dtype: torch.dtype):
         "pad_token_id": 2,
     }
     vision = {
-        "encoder_type": "internvideo2",
+        "model_type": "videochat_internvideo2_vision",
         "hidden_size": 256,
         "intermediate_size": 512,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "num_frames": 8,
     }
-    qformer = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 512}
-    config = VideoChatConfig(vision_config=vision, qformer_config=qformer, text_config=text)
+    qformer = {
+        "model_type": "blip_2_qformer",
+        "hidden_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 512,
+    }
+    config = VideoChatConfig(vision_config=vision, qformer_config=qformer, text_config=text, video_token_id=32000)
     torch.manual_seed(0)
     ours = VideoChatForConditionalGeneration(config).to(device, dtype).eval()
     bare = AutoModelForCausalLM.from_config(config.text_config).to(device, dtype).eval()
     bare.model.load_state_dict(ours.model.language_model.state_dict())
     bare.lm_head.load_state_dict(ours.lm_head.state_dict())
     return ours, bare
+
+
+def timed_compiled_calls(model, durations: list):
+    """Make `generate` time every call of `model`'s compiled decoding step into `durations` (seconds); returns a
+    function that undoes it."""
+    get_compiled_call = model.get_compiled_call
+
+    def timing_get_compiled_call(compile_config):
+        compiled = get_compiled_call(compile_config)
+
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            output = compiled(*args, **kwargs)
+            if output.logits.is_cuda:
+                torch.cuda.synchronize()
+            durations.append(time.perf_counter() - start)
+            return output
+
+        return call
+
+    model.get_compiled_call = timing_get_compiled_call
+    return lambda: model.__dict__.pop("get_compiled_call", None)
 
 
 class StepClock(LogitsProcessor):
@@ -78,13 +110,14 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--compile", action="store_true", help="static cache and a compiled decoding step")
     args = parser.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     ours, bare = build_models(args.hidden, args.layers, args.device, dtype)
 
     num_queries = ours.config.num_visual_queries
     input_ids = torch.tensor(
-        [[1, 733, 16289, 28793, *([0] * num_queries), 733, 28748, 16289, 28793]], device=args.device
+        [[1, 733, 16289, 28793, *([32000] * num_queries), 733, 28748, 16289, 28793]], device=args.device
     )
     clips = torch.randn(1, args.frames, 3, 224, 224, device=args.device, dtype=dtype)
     vision_calls = []
@@ -98,8 +131,16 @@ def main(argv=None) -> None:
     hook.remove()
     inputs_embeds = captured["embeds"]
 
+    compile_settings = {}
+    if args.compile:
+        compile_config = CompileConfig(fullgraph=True)
+        compile_config._compile_all_devices = True  # generate compiles on accelerators only by default
+        compile_settings = {"cache_implementation": "static", "compile_config": compile_config}
+
     def gen_config(n):
-        return GenerationConfig(do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=2, pad_token_id=2)
+        return GenerationConfig(
+            do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=2, pad_token_id=2, **compile_settings
+        )
 
     def run_ours(n, clock=None):
         processors = LogitsProcessorList([clock] if clock else [])
@@ -125,22 +166,32 @@ def main(argv=None) -> None:
         vision_calls.clear()
         run_ours(4)()
         calls_per_generate = len(vision_calls)
-        run_ours(2)(), run_bare(2)()  # warm-up
+        warm_up = args.new_tokens if args.compile else 2  # compiled: the timed cache shape, so no recompilation
+        run_ours(warm_up)(), run_bare(warm_up)()
         per_token = {"ours": [], "bare": []}
+        compiled_calls = {"ours": [], "bare": []}
+        undo = [timed_compiled_calls(model, compiled_calls[name]) for name, model in (("ours", ours), ("bare", bare))]
         for _ in range(args.repeats):
             for name, runner in (("ours", run_ours), ("bare", run_bare)):
                 clock = StepClock()
                 runner(args.new_tokens, clock)()
                 per_token[name].extend(clock.decode_intervals())
+        for restore in undo:
+            restore()
     ours_ms = statistics.median(per_token["ours"]) * 1e3
     bare_ms = statistics.median(per_token["bare"]) * 1e3
+    mode = "static cache + compiled decoding step" if args.compile else "dynamic cache, eager"
     print(
         f"device={args.device} dtype={args.dtype} hidden={args.hidden} layers={args.layers} "
-        f"new_tokens={args.new_tokens}"
+        f"new_tokens={args.new_tokens} ({mode})"
     )
     print(f"vision encoder calls per generate: {calls_per_generate}")
     print(f"decode ms/token: ours {ours_ms:.2f}  bare MistralForCausalLM {bare_ms:.2f}")
     print(f"ratio ours/bare: {ours_ms / bare_ms:.3f} (target <= 1.05)")
+    if args.compile:
+        ours_step, bare_step = (statistics.median(compiled_calls[name]) * 1e3 for name in ("ours", "bare"))
+        print(f"compiled decoding step alone, ms: ours {ours_step:.2f}  bare {bare_step:.2f}")
+        print(f"ratio ours/bare (compiled step): {ours_step / bare_step:.3f}")
 
 
 if __name__ == "__main__":

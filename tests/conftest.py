@@ -90,6 +90,14 @@ def tiny_config(encoder_type: str = "internvideo2", vocab_size: int = 120, **ove
     return VideoChatConfig(**fields)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Test classes may list slow tests in `heavy_tests` (name prefixes): those get the `heavy` marker."""
+    for item in items:
+        prefixes = tuple(getattr(getattr(item, "cls", None), "heavy_tests", ()))
+        if prefixes and item.name.startswith(prefixes):
+            item.add_marker(pytest.mark.heavy)
+
+
 @pytest.fixture
 def tiny_model():
     from videochat import VideoChatForConditionalGeneration

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoTokenizer
+from transformers.image_utils import PILImageResampling
 
-from videochat.convert.presets import PRESETS, build_image_processor
+from videochat.convert.presets import PRESETS, build_image_processor, build_processor
 from videochat.image_processing_pil_videochat import (
     CLIP_MEAN,
     IMAGENET_MEAN,
@@ -18,6 +20,8 @@ from videochat.image_processing_pil_videochat import (
     find_closest_hd_grid,
     hd_resize_no_padding,
     hd_resize_padding,
+    normalize_stacked_frames,
+    pil_resize_crop_frames,
     shorter_side_size,
     tile_hd_frames,
 )
@@ -293,3 +297,117 @@ def test_invalid_inputs():
         processor(videos=np.zeros((2, 64, 64, 5), np.uint8))
     with pytest.raises(ValueError, match="unknown preset"):
         build_image_processor("videochat3")
+
+
+# ------------------------------------------------------------------------------------------------ saved flags
+
+FLAG_PRESETS = ["videochat2-mistral-7b", "internvideo2-chat-8b", "internvideo2-chat-8b-hd", "videochat2-hd-mistral-7b"]
+
+
+def _video_and_image():
+    video = np.random.default_rng(5).integers(0, 256, (2, 120, 200, 3), dtype=np.uint8)
+    return video, video[0]
+
+
+def _outputs(processor, **kwargs):
+    video, image = _video_and_image()
+    return processor(videos=video, **kwargs)["pixel_values_videos"], processor(images=image, **kwargs)["pixel_values"]
+
+
+def _statistics(processor, modality):
+    mean, std = processor.image_mean, processor.image_std
+    if modality == "image" and processor.image_image_mean is not None:
+        mean, std = processor.image_image_mean, processor.image_image_std
+    return torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+
+
+@pytest.mark.parametrize("preset", FLAG_PRESETS)
+def test_normalize_and_rescale_flags_are_honoured_in_every_path(preset):
+    """`do_normalize`, `do_rescale` and `rescale_factor` act on videos and images of every resize path (PIL, tensor
+    antialias, both HD tilings, square and video-like images); the resizes are linear, so the outputs relate."""
+    processor = build_image_processor(preset)
+    default = _outputs(processor)
+    unnormalized = _outputs(processor, do_normalize=False)
+    raw = _outputs(processor, do_normalize=False, do_rescale=False)
+    doubled = _outputs(processor, do_normalize=False, rescale_factor=2 / 255)
+    negative = _outputs(processor, do_normalize=False, rescale_factor=-1.0)
+    for index, modality in enumerate(("video", "image")):
+        mean, std = _statistics(processor, modality)
+        torch.testing.assert_close(default[index] * std + mean, unnormalized[index], rtol=0, atol=2e-6)
+        torch.testing.assert_close(raw[index] / 255, unnormalized[index], rtol=0, atol=2e-6)
+        torch.testing.assert_close(doubled[index], 2 * unnormalized[index], rtol=0, atol=2e-6)
+        torch.testing.assert_close(negative[index], -raw[index], rtol=0, atol=2e-4)
+        assert raw[index].max() > 2  # no rescale: the 0..255 range
+    assert torch.equal(default[0], _outputs(processor, do_rescale=True, rescale_factor=1 / 255)[0])
+
+
+@pytest.mark.parametrize("preset", FLAG_PRESETS)
+def test_saved_flags_are_honoured_after_reloading(preset, tmp_path):
+    processor = build_image_processor(preset, do_normalize=False, rescale_factor=0.5 / 255)
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["do_normalize"] is False and saved["rescale_factor"] == 0.5 / 255
+    reloaded = VideoChatImageProcessor.from_pretrained(tmp_path)
+    expected = _outputs(build_image_processor(preset), do_normalize=False, rescale_factor=0.5 / 255)
+    for got, want in zip(_outputs(reloaded), expected):
+        assert torch.equal(got, want)
+
+
+def test_size_crop_and_resample_are_honoured_where_the_resize_is_pil():
+    processor = build_image_processor("videochat2-mistral-7b")
+    video, image = _video_and_image()
+    wider = processor(videos=video, size={"shortest_edge": 256})["pixel_values_videos"]
+    expected = normalize_stacked_frames(
+        pil_resize_crop_frames(video, 256, 224), processor.image_mean, processor.image_std
+    )
+    assert torch.equal(wider[0], expected)
+    nearest = processor(videos=video, images=image, resample=PILImageResampling.NEAREST)
+    default = processor(videos=video, images=image)
+    for key in ("pixel_values_videos", "pixel_values"):
+        assert nearest[key].shape == default[key].shape and not torch.equal(nearest[key], default[key])
+    uncropped = processor(videos=video, do_center_crop=False)["pixel_values_videos"]
+    assert uncropped.shape[-2:] == shorter_side_size(120, 200, 224)
+    unresized = processor(videos=video, do_resize=False, crop_size={"height": 100, "width": 100})
+    assert torch.equal(
+        unresized["pixel_values_videos"][0],
+        normalize_stacked_frames(pil_resize_crop_frames(video, None, 100), processor.image_mean, processor.image_std),
+    )
+
+
+@pytest.mark.parametrize(
+    ("preset", "kwargs", "message"),
+    [
+        ("internvideo2-chat-8b-hd", {"do_resize": False}, "do_resize=False"),
+        ("internvideo2-chat-8b-hd", {"resample": PILImageResampling.NEAREST}, "resample"),
+        ("internvideo2-chat-8b", {"resample": PILImageResampling.BILINEAR}, "resample"),
+        ("videochat2-mistral-7b", {"do_convert_rgb": False}, "do_convert_rgb"),
+        ("videochat2-mistral-7b", {"crop_size": {"height": 224, "width": 200}}, "crop_size"),
+    ],
+)
+def test_flags_a_path_cannot_honour_are_refused(preset, kwargs, message):
+    processor = build_image_processor(preset)
+    video, image = _video_and_image()
+    with pytest.raises(ValueError, match=message):
+        processor(videos=video, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        build_image_processor(preset, **kwargs)(videos=video)
+
+
+def test_processor_applies_image_processor_overrides_per_call():
+    image_processor = build_image_processor("videochat2-mistral-7b")
+    video, image = _video_and_image()
+    tokenizer_dir = FIXTURES / "videochat2" / "videochat2_it_mistral"
+    processor = build_processor(
+        "videochat2-mistral-7b",
+        AutoTokenizer.from_pretrained(tokenizer_dir / "llm"),
+        AutoTokenizer.from_pretrained(tokenizer_dir / "qformer_tokenizer"),
+        image_processor=image_processor,
+    )
+    out = processor(
+        text="<video><image>", videos=[video], images=[image], do_normalize=False, rescale_factor=0.5 / 255
+    )
+    expected = _outputs(image_processor, do_normalize=False, rescale_factor=0.5 / 255)
+    assert torch.equal(out["pixel_values_videos"], expected[0])
+    assert torch.equal(out["pixel_values"], expected[1])
+    default = processor(text="<video><image>", videos=[video], images=[image])
+    assert torch.equal(default["pixel_values_videos"], _outputs(image_processor)[0])

@@ -102,6 +102,55 @@ def test_labels_follow_each_template_family(model_and_processor, tiny_checkpoint
         assert text == expected
 
 
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("internvideo2-chat-8b-hd", "aredsquaremoves</s>thecamerastaysstill</s>"),
+        ("videochat2-mistral-7b", "aredsquaremovesthecamerastaysstill"),
+        ("videochat2-vicuna-7b", "aredsquaremoves###thecamerastaysstill###"),
+        ("videochat2-phi3-mini", "aredsquaremovesthecamerastaysstill"),
+    ],
+)
+def test_assistant_tokens_mask_marks_the_answers(model_and_processor, tiny_checkpoint, preset, expected):
+    """`apply_chat_template(return_assistant_tokens_mask=True)`: the templates' `{% generation %}` blocks mark the
+    answers and the text the template renders to close their turns, nothing else (video placeholders expanded)."""
+    _, processor = model_and_processor
+    _, videos = tiny_checkpoint
+    inputs = preset_processor(processor, preset).apply_chat_template(
+        conversation(videos["wide"]),
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        return_assistant_tokens_mask=True,
+        processor_kwargs={"num_frames": 4},
+    )
+    masked = inputs["input_ids"][0][inputs["assistant_masks"][0].bool()]
+    assert "".join(processor.tokenizer.decode(masked).split()) == expected
+
+
+@pytest.mark.parametrize("preset", ["internvideo2-chat-8b-hd", "videochat2-vicuna-7b"])
+def test_assistant_tokens_mask_equals_the_training_labels(model_and_processor, tiny_checkpoint, preset):
+    """With the answers' appended ends, the mask marks exactly the tokens `build_training_example` supervises."""
+    from videochat.training import build_training_example, render_with_answer_spans
+
+    _, processor = model_and_processor
+    _, videos = tiny_checkpoint
+    processor = preset_processor(processor, preset)
+    messages = conversation(videos["wide"])
+    example = build_training_example(processor, messages, processor_kwargs={"num_frames": 4})
+    _, _, with_answer_ends = render_with_answer_spans(processor, messages)
+    inputs = processor.apply_chat_template(
+        with_answer_ends,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        return_assistant_tokens_mask=True,
+        processor_kwargs={"num_frames": 4},
+    )
+    assert torch.equal(inputs["input_ids"][0], example["input_ids"])
+    assert inputs["assistant_masks"][0].bool().tolist() == (example["labels"] != -100).tolist()
+
+
 def test_conversation_without_answer_is_rejected(model_and_processor, tiny_checkpoint):
     from videochat.training import build_training_example
 

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from transformers.image_processing_backends import PilBackend
-from transformers.image_processing_utils import BatchFeature
-from transformers.image_utils import PILImageResampling
+from transformers.image_processing_utils import BatchFeature, get_size_dict
+from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import get_optimal_tiled_canvas
 from transformers.processing_utils import ImagesKwargs
 
@@ -42,9 +42,31 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
+DEFAULT_RESCALE_FACTOR = 1 / 255
+
 HD_MODES = ("none", "internvideo2_hd", "videochat2_hd")
 RESIZE_MODES = ("pil", "torch_antialias")
 IMAGE_RESIZE_MODES = ("square", "video")
+# Settings a call may override on the way from frames to clips (the processor hands these video kwargs over)
+CLIP_SETTING_KEYS = (
+    "hd_mode",
+    "hd_num",
+    "fix_ratio",
+    "hd_padding",
+    "add_global_view",
+    "resize_mode",
+    "do_convert_rgb",
+    "do_resize",
+    "size",
+    "resample",
+    "do_center_crop",
+    "crop_size",
+    "do_rescale",
+    "rescale_factor",
+    "do_normalize",
+    "image_mean",
+    "image_std",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -130,9 +152,28 @@ def hd_resize_padding(frames: torch.Tensor, image_size: int = 224, hd_num: int =
     return padded.flip(-2, -1) if portrait else padded
 
 
-def normalize_frames(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """`x / 255` then `(x - mean) / std` per channel with float32 mean/std tensors (torchvision `Normalize`)."""
-    frames = frames.float().div(255.0)
+def rescale(frames: torch.Tensor, rescale_factor: float | None = DEFAULT_RESCALE_FACTOR) -> torch.Tensor:
+    """A new float32 tensor `frames * rescale_factor` (`None`: an unscaled copy). The default factor divides by 255
+    as the originals do (`x / 255` and `x * (1 / 255)` differ in the last bit)."""
+    frames = frames.float()
+    if rescale_factor is None:
+        return frames.clone()
+    if rescale_factor == DEFAULT_RESCALE_FACTOR:
+        return frames.div(255.0)
+    return frames.mul(rescale_factor)
+
+
+def normalize_frames(
+    frames: torch.Tensor,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    rescale_factor: float | None = DEFAULT_RESCALE_FACTOR,
+) -> torch.Tensor:
+    """`x / 255` then `(x - mean) / std` per channel with float32 mean/std tensors (torchvision `Normalize`);
+    `rescale_factor=None` skips the rescale, `mean=std=None` the normalisation."""
+    frames = rescale(frames, rescale_factor)
+    if mean is None:
+        return frames
     mean = torch.as_tensor(mean, dtype=frames.dtype).view(-1, 1, 1)
     std = torch.as_tensor(std, dtype=frames.dtype).view(-1, 1, 1)
     return frames.sub_(mean).div_(std)
@@ -158,22 +199,24 @@ def tile_hd_frames(frames: torch.Tensor, image_size: int = 224, add_global_view:
 
 def hd_preprocess_frames(
     frames: torch.Tensor,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
     image_size: int = 224,
     hd_num: int = 6,
     fix_ratio: Sequence[int] | None = (2, 1),
     padding: bool = False,
     add_global_view: bool = True,
+    rescale_factor: float | None = DEFAULT_RESCALE_FACTOR,
 ) -> torch.Tensor:
-    """uint8/float frames `[T, 3, H, W]` (0..255) -> HD clips `[num_clips, T, 3, 224, 224]`."""
+    """uint8/float frames `[T, 3, H, W]` (0..255) -> HD clips `[num_clips, T, 3, 224, 224]` (see `normalize_frames`
+    for `rescale_factor`, `mean` and `std`)."""
     if frames.dtype != torch.uint8:
         frames = frames.float()
     if padding:
         resized = hd_resize_padding(frames, image_size=image_size, hd_num=hd_num)
     else:
         resized = hd_resize_no_padding(frames, image_size=image_size, hd_num=hd_num, fix_ratio=fix_ratio)
-    return tile_hd_frames(normalize_frames(resized, mean, std), image_size, add_global_view)
+    return tile_hd_frames(normalize_frames(resized, mean, std, rescale_factor), image_size, add_global_view)
 
 
 def shorter_side_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -190,58 +233,93 @@ def center_crop_box(height: int, width: int, crop_height: int, crop_width: int) 
     return int(round((height - crop_height) / 2.0)), int(round((width - crop_width) / 2.0))
 
 
-def pil_resize_crop_frames(frames: np.ndarray, size: int = 224, crop_size: int = 224) -> np.ndarray:
+def pil_resize_crop_frames(
+    frames: np.ndarray,
+    size: int | None = 224,
+    crop_size: int | None = 224,
+    resample: int = PILImageResampling.BICUBIC,
+) -> np.ndarray:
     """
     VideoChat2 / VideoChat `GroupScale` + `GroupCenterCrop`: per uint8 RGB frame `[H, W, 3]`, PIL bicubic resize of
-    the shorter side to `size`, then a centre crop. Returns uint8 `[T, crop, crop, 3]`.
+    the shorter side to `size`, then a centre crop. Returns uint8 `[T, crop, crop, 3]`. `size=None` / `crop_size=None`
+    skip a step; `resample` is the PIL filter.
     """
     out = []
     for frame in frames:
         image = Image.fromarray(frame)
-        new_height, new_width = shorter_side_size(image.height, image.width, size)
-        image = image.resize((new_width, new_height), Image.BICUBIC)
-        top, left = center_crop_box(new_height, new_width, crop_size, crop_size)
-        out.append(np.asarray(image.crop((left, top, left + crop_size, top + crop_size))))
+        if size is not None:
+            new_height, new_width = shorter_side_size(image.height, image.width, size)
+            image = image.resize((new_width, new_height), resample)
+        if crop_size is not None:
+            top, left = center_crop_box(image.height, image.width, crop_size, crop_size)
+            image = image.crop((left, top, left + crop_size, top + crop_size))
+        out.append(np.asarray(image))
     return np.stack(out)
 
 
-def normalize_stacked_frames(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalize_stacked_frames(
+    frames: np.ndarray,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    rescale_factor: float | None = DEFAULT_RESCALE_FACTOR,
+) -> torch.Tensor:
     """
     `Stack` + `ToTorchFormatTensor` + `GroupNormalize` of the VideoChat2 demos: uint8 `[T, H, W, 3]` -> float
-    `[T, 3, H, W]`, `/255`, then per channel subtract/divide by the Python float mean/std.
+    `[T, 3, H, W]`, `/255`, then per channel subtract/divide by the Python float mean/std (see `normalize_frames` for
+    `rescale_factor=None` and `mean=std=None`).
     """
     num_frames, height, width, _ = frames.shape
     stacked = torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 2, 0, 3).reshape(height, width, -1)))
-    tensor = stacked.permute(2, 0, 1).contiguous().float().div(255)
-    for channel_index in range(tensor.shape[0]):
-        channel = tensor[channel_index]
-        channel.sub_(mean[channel_index % 3]).div_(std[channel_index % 3])
+    tensor = rescale(stacked.permute(2, 0, 1).contiguous(), rescale_factor)
+    if mean is not None:
+        for channel_index in range(tensor.shape[0]):
+            channel = tensor[channel_index]
+            channel.sub_(mean[channel_index % 3]).div_(std[channel_index % 3])
     return tensor.view(num_frames, 3, height, width)
 
 
 def tensor_resize_crop_frames(
-    frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], size: int = 224, crop_size: int = 224
+    frames: torch.Tensor,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    size: int | None = 224,
+    crop_size: int | None = 224,
+    rescale_factor: float | None = DEFAULT_RESCALE_FACTOR,
 ) -> torch.Tensor:
     """
     InternVideo2-Chat-8B (non-HD) model card: uint8 `[T, 3, H, W]` -> `/255` -> torchvision tensor
-    `Resize(size, bicubic)` (shorter side, `antialias=True`) -> `CenterCrop(crop_size)` -> `Normalize`.
+    `Resize(size, bicubic)` (shorter side, `antialias=True`) -> `CenterCrop(crop_size)` -> `Normalize`. `None` skips
+    the resize, the crop, the rescale or (mean and std) the normalisation.
     """
-    frames = frames.float().div(255.0)
-    new_height, new_width = shorter_side_size(frames.shape[-2], frames.shape[-1], size)
-    frames = _bicubic(frames, (new_height, new_width), antialias=True)
-    top, left = center_crop_box(new_height, new_width, crop_size, crop_size)
-    frames = frames[..., top : top + crop_size, left : left + crop_size]
+    frames = rescale(frames, rescale_factor)
+    if size is not None:
+        new_height, new_width = shorter_side_size(frames.shape[-2], frames.shape[-1], size)
+        frames = _bicubic(frames, (new_height, new_width), antialias=True)
+    if crop_size is not None:
+        top, left = center_crop_box(frames.shape[-2], frames.shape[-1], crop_size, crop_size)
+        frames = frames[..., top : top + crop_size, left : left + crop_size]
+    if mean is None:
+        return frames
     mean_tensor = torch.as_tensor(mean, dtype=frames.dtype).view(-1, 1, 1)
     std_tensor = torch.as_tensor(std, dtype=frames.dtype).view(-1, 1, 1)
     return frames.sub(mean_tensor).div(std_tensor)
 
 
 def square_resize_image(
-    image: np.ndarray, mean: Sequence[float], std: Sequence[float], size: int = 224
+    image: np.ndarray,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    size: int | None = 224,
+    rescale_factor: float | None = DEFAULT_RESCALE_FACTOR,
+    resample: int = PILImageResampling.BICUBIC,
 ) -> torch.Tensor:
-    """VideoChat2 demo images: PIL `Resize((size, size), BICUBIC)` + `ToTensor` + `Normalize` -> `[3, size, size]`."""
-    resized = Image.fromarray(image).resize((size, size), Image.BICUBIC)
-    tensor = torch.from_numpy(np.array(resized, copy=True)).permute(2, 0, 1).contiguous().float().div(255)
+    """VideoChat2 demo images: PIL `Resize((size, size), BICUBIC)` + `ToTensor` + `Normalize` -> `[3, size, size]`.
+    `None` skips the resize, the rescale or (mean and std) the normalisation; `resample` is the PIL filter."""
+    if size is not None:
+        image = np.asarray(Image.fromarray(image).resize((size, size), resample))
+    tensor = rescale(torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).contiguous(), rescale_factor)
+    if mean is None:
+        return tensor
     mean_tensor = torch.as_tensor(mean, dtype=tensor.dtype).view(-1, 1, 1)
     std_tensor = torch.as_tensor(std, dtype=tensor.dtype).view(-1, 1, 1)
     return tensor.sub(mean_tensor).div(std_tensor)
@@ -397,54 +475,84 @@ class VideoChatImageProcessor(PilBackend):
 
     # --------------------------------------------------------------------------------------------- videos
 
-    def _video_settings(self, kwargs: dict) -> dict:
-        settings = {
-            name: kwargs.pop(name, getattr(self, name))
-            for name in (
-                "hd_mode",
-                "hd_num",
-                "fix_ratio",
-                "hd_padding",
-                "add_global_view",
-                "resize_mode",
-                "image_mean",
-                "image_std",
-            )
-        }
+    def clip_settings(self, kwargs: dict) -> dict:
+        """
+        The settings of one call: the `CLIP_SETTING_KEYS` of `kwargs` (popped) over the processor's attributes,
+        checked and resolved into what the tensor functions take, where `None` skips a step: `resize` (shorter side,
+        `None` with `do_resize=False`), `crop` (`None` with `do_center_crop=False`), `rescale_factor` (`None` with
+        `do_rescale=False`), `mean` / `std` (`None` with `do_normalize=False`), `side` (clip and HD tile side,
+        `crop_size`), `resample`.
+        """
+        settings = {name: kwargs.pop(name, getattr(self, name)) for name in CLIP_SETTING_KEYS}
         if settings["hd_mode"] not in HD_MODES:
             raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")
         if settings["resize_mode"] not in RESIZE_MODES:
             raise ValueError(f"Unknown resize_mode {settings['resize_mode']!r}; choose one of {RESIZE_MODES}.")
-        return settings
+        if not settings["do_convert_rgb"]:
+            raise ValueError("The models take RGB frames: `do_convert_rgb=False` is not supported.")
+        hd = settings["hd_mode"] != "none"
+        if hd and not settings["do_resize"]:
+            raise ValueError(
+                f"hd_mode={settings['hd_mode']!r} resizes frames to its tile grid: `do_resize=False` is "
+                "not supported with HD tiling."
+            )
+        resample = PILImageResampling(int(settings["resample"]))
+        if (hd or settings["resize_mode"] == "torch_antialias") and resample != PILImageResampling.BICUBIC:
+            raise ValueError(
+                f"The HD and torch_antialias resizes are bicubic `F.interpolate` as in the originals; resample="
+                f"{resample.name} is only available with PIL resizing (resize_mode='pil', square images)."
+            )
+        size = _size_dict(settings["size"], default_to_square=False)
+        crop = _size_dict(settings["crop_size"], param_name="crop_size")
+        if "shortest_edge" not in size:
+            raise ValueError(f"`size` must give the shorter side as {{'shortest_edge': int}}, got {size}.")
+        if crop.get("height") != crop.get("width"):
+            raise ValueError(f"Clips are square: `crop_size` must have equal height and width, got {crop}.")
+        normalize = settings["do_normalize"]
+        return {
+            **settings,
+            "side": int(crop["height"]),
+            "resize": int(size["shortest_edge"]) if settings["do_resize"] else None,
+            "crop": int(crop["height"]) if settings["do_center_crop"] else None,
+            "resample": resample,
+            "rescale_factor": settings["rescale_factor"] if settings["do_rescale"] else None,
+            "mean": settings["image_mean"] if normalize else None,
+            "std": settings["image_std"] if normalize else None,
+        }
 
     def preprocess_video_frames(self, frames, **kwargs) -> torch.Tensor:
         """
         One video's sampled frames (uint8 `(T, H, W, 3)`, or anything `to_rgb_frames` accepts) -> clips
-        `(num_clips, T, 3, 224, 224)`.
+        `(num_clips, T, 3, 224, 224)`. `kwargs` override the processor's settings (`CLIP_SETTING_KEYS`).
         """
-        settings = self._video_settings(kwargs)
+        settings = self.clip_settings(kwargs)
         frames = to_rgb_frames(frames)
-        size = self.image_size
+        mean, std, rescale_factor = settings["mean"], settings["std"], settings["rescale_factor"]
         if settings["hd_mode"] != "none":
             fix_ratio = settings["fix_ratio"] if settings["hd_mode"] == "internvideo2_hd" else None
             return hd_preprocess_frames(
                 torch.from_numpy(frames).permute(0, 3, 1, 2),
-                mean=settings["image_mean"],
-                std=settings["image_std"],
-                image_size=size,
+                mean=mean,
+                std=std,
+                image_size=settings["side"],
                 hd_num=settings["hd_num"],
                 fix_ratio=fix_ratio,
                 padding=settings["hd_padding"],
                 add_global_view=settings["add_global_view"],
+                rescale_factor=rescale_factor,
             )
         if settings["resize_mode"] == "torch_antialias":
             clip = tensor_resize_crop_frames(
-                torch.from_numpy(frames).permute(0, 3, 1, 2), settings["image_mean"], settings["image_std"], size, size
+                torch.from_numpy(frames).permute(0, 3, 1, 2),
+                mean,
+                std,
+                settings["resize"],
+                settings["crop"],
+                rescale_factor,
             )
         else:
-            clip = normalize_stacked_frames(
-                pil_resize_crop_frames(frames, size, size), settings["image_mean"], settings["image_std"]
-            )
+            resized = pil_resize_crop_frames(frames, settings["resize"], settings["crop"], settings["resample"])
+            clip = normalize_stacked_frames(resized, mean, std, rescale_factor)
         return clip.unsqueeze(0)
 
     def preprocess_videos(self, videos, **kwargs) -> BatchFeature:
@@ -475,18 +583,19 @@ class VideoChatImageProcessor(PilBackend):
         image_resize_mode = kwargs.get("image_resize_mode") or self.image_resize_mode
         if image_resize_mode not in IMAGE_RESIZE_MODES:
             raise ValueError(f"Unknown image_resize_mode {image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}.")
-        video_kwargs = {
-            name: kwargs[name]
-            for name in ("hd_mode", "hd_num", "fix_ratio", "hd_padding", "add_global_view", "resize_mode")
-            if kwargs.get(name) is not None
-        }
+        clip_kwargs = {name: kwargs[name] for name in CLIP_SETTING_KEYS if kwargs.get(name) is not None}
+        clip_kwargs.update(image_mean=mean, image_std=std)
+        settings = self.clip_settings(dict(clip_kwargs))
         pixel_values, num_clips = [], []
         for image in images:
             image = _channels_last_uint8(image)
             if image_resize_mode == "square":
-                clips = square_resize_image(image, mean, std, self.image_size).unsqueeze(0)
+                resize = settings["side"] if settings["do_resize"] else None
+                clips = square_resize_image(
+                    image, settings["mean"], settings["std"], resize, settings["rescale_factor"], settings["resample"]
+                ).unsqueeze(0)
             else:
-                clips = self.preprocess_video_frames(image[None], image_mean=mean, image_std=std, **video_kwargs)[:, 0]
+                clips = self.preprocess_video_frames(image[None], **clip_kwargs)[:, 0]
             pixel_values.append(clips)
             num_clips.append(clips.shape[0])
         return BatchFeature(data={"pixel_values": torch.cat(pixel_values, dim=0), "image_num_clips": num_clips})
@@ -525,6 +634,11 @@ def load_image(image):
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
+def _size_dict(size, **kwargs) -> dict:
+    """A size given as an int, a sequence, a dict or a `SizeDict` as a plain dict (`get_size_dict`'s rules)."""
+    return dict(size) if isinstance(size, (dict, SizeDict)) else get_size_dict(size, **kwargs)
+
+
 def _is_single_video(videos) -> bool:
     if isinstance(videos, np.ndarray) or isinstance(videos, torch.Tensor):
         return videos.ndim in (3, 4)
@@ -539,6 +653,7 @@ def _channels_last_uint8(image: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "CLIP_MEAN",
+    "CLIP_SETTING_KEYS",
     "CLIP_STD",
     "HD_MODES",
     "IMAGENET_MEAN",
@@ -555,6 +670,7 @@ __all__ = [
     "normalize_stacked_frames",
     "padded_hd_canvas",
     "pil_resize_crop_frames",
+    "rescale",
     "shorter_side_size",
     "square_resize_image",
     "tensor_resize_crop_frames",

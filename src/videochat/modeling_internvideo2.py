@@ -25,6 +25,9 @@ from transformers.modeling_outputs import (
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertAttention, BertEmbeddings, BertLayer
 from transformers.models.internvl.modeling_internvl import eager_attention_forward
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .modeling_videochat_vision import VideoChatInternVideo2VisionModel
@@ -247,12 +250,13 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     def get_input_embeddings(self):
         return self.encoder.get_input_embeddings()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         interpolate_pos_encoding: bool = False,
         output_hidden_states: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
@@ -262,15 +266,21 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
             Resample the video position table linearly along time when the frame count differs from `num_frames`.
         output_hidden_states (`bool`, *optional*):
             Also return the embeddings and the output of every block.
+        kwargs: `output_attentions=True` returns every block's attention weights (eager attention).
         """
         _check_video_input(pixel_values, self.config, interpolate_pos_encoding)
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        tower_output = self.encoder(pixel_values.transpose(1, 2), output_hidden_states=output_hidden_states)
+        tower_output = self.encoder(
+            pixel_values.transpose(1, 2), output_hidden_states=output_hidden_states, return_dict=True, **kwargs
+        )
         tokens = tower_output.last_hidden_state
         return BaseModelOutputWithPooling(
-            last_hidden_state=tokens, pooler_output=self.pooler(tokens), hidden_states=tower_output.hidden_states
+            last_hidden_state=tokens,
+            pooler_output=self.pooler(tokens),
+            hidden_states=tower_output.hidden_states,
+            attentions=tower_output.attentions,
         )
 
 
@@ -287,13 +297,14 @@ class InternVideo2ForVideoClassification(InternVideo2PreTrainedModel):
     def get_input_embeddings(self):
         return self.internvideo2.get_input_embeddings()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         interpolate_pos_encoding: bool = False,
         output_hidden_states: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> ImageClassifierOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
@@ -302,11 +313,19 @@ class InternVideo2ForVideoClassification(InternVideo2PreTrainedModel):
             Class indices for a cross-entropy loss.
         interpolate_pos_encoding (`bool`, defaults to `False`): see [`InternVideo2Model.forward`].
         output_hidden_states (`bool`, *optional*): also return the embeddings and every block output.
+        kwargs: `output_attentions=True` returns every block's attention weights (eager attention).
         """
-        outputs = self.internvideo2(pixel_values, interpolate_pos_encoding, output_hidden_states)
+        # an explicit `output_attentions=None` would hide the config's default from the tower
+        output_attentions = kwargs.pop("output_attentions", None)
+        attention_kwargs = {} if output_attentions is None else {"output_attentions": output_attentions}
+        outputs = self.internvideo2(
+            pixel_values, interpolate_pos_encoding, output_hidden_states, return_dict=True, **attention_kwargs
+        )
         logits = self.classifier(self.fc_norm(outputs.pooler_output))
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------

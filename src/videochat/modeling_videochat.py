@@ -10,6 +10,8 @@ from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
 from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_videochat import VideoChatConfig
@@ -92,7 +94,8 @@ class VideoChatPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _can_compile_fullgraph = False
+    # decoding steps (no pixels) are the LLM's forward plus an embedding lookup: static cache and torch.compile work
+    _can_compile_fullgraph = True
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -244,10 +247,13 @@ class VideoChatModel(VideoChatPreTrainedModel):
         )
 
     def embed_text_positions(self, input_ids: torch.LongTensor) -> torch.FloatTensor:
-        """LLM input embeddings of `input_ids`; the visual placeholder ids (which may lie past the LLM vocabulary)
-        embed as id 0, their rows are replaced by the visual features."""
+        """LLM input embeddings of `input_ids`. A visual placeholder id past the LLM vocabulary (converted models
+        append `<video>` / `<image>` to the tokenizer) embeds as id 0; an id inside it embeds as itself, so that
+        `get_input_embeddings()(input_ids)` is a valid `inputs_embeds`. Either way the visual features replace the
+        row."""
+        embeddings = self.get_input_embeddings()
         placeholders = (input_ids == self.config.video_token_id) | (input_ids == self.config.image_token_id)
-        return self.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
+        return embeddings(input_ids.masked_fill(placeholders & (input_ids >= embeddings.num_embeddings), 0))
 
     def get_placeholder_mask(
         self,
@@ -305,7 +311,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
         mm_encoder_outputs: dict | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> VideoChatModelOutputWithPast:
         r"""
         video_qformer_input_ids / video_qformer_attention_mask (`torch.LongTensor` of shape `(num_video_clips, L)`):
@@ -424,6 +430,8 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
     before prefill (through `get_video_features`) and reused for the whole generation."""
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+    # a tied head reads the embedding a tensor-parallel plan shards row-wise, so it needs its own entry
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: VideoChatConfig):
         super().__init__(config)
@@ -439,6 +447,20 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
 
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
+
+    def _prepare_multimodal_encoder_kwargs_for_generation(self, model_kwargs: dict) -> dict:
+        """Encode the visual inputs once before prefill (as `GenerationMixin` does) and keep only what decoding
+        reads, the projected features: the encoder tokens and the Q-Former states of `get_*_features` would stay
+        alive through every decoding step otherwise (156 MiB per 16-frame x 7-clip video in float32, see
+        bench/bench_generate_memory.py). Pre-computed `mm_encoder_outputs` are copied the same way, so `generate`
+        neither keeps nor modifies the caller's."""
+        model_kwargs = super()._prepare_multimodal_encoder_kwargs_for_generation(model_kwargs)
+        model_kwargs["mm_encoder_outputs"] = {
+            modality: VideoChatVisualFeaturesOutput(pooler_output=output.pooler_output)
+            for modality, output in model_kwargs["mm_encoder_outputs"].items()
+            if output is not None
+        }
+        return model_kwargs
 
     def get_video_features(
         self, pixel_values_videos, video_qformer_input_ids=None, video_qformer_attention_mask=None, **kwargs
@@ -478,7 +500,7 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
         mm_encoder_outputs: dict | None = None,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> VideoChatCausalLMOutputWithPast:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):

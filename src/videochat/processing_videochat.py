@@ -13,16 +13,20 @@ positions. Tokenizing the joined string instead gives different ids at the seams
 import torch
 from tokenizers import AddedToken
 from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_utils import ImageInput
 from transformers.processing_utils import (
     ImagesKwargs,
     MultiModalData,
     ProcessingKwargs,
     ProcessorMixin,
+    Unpack,
     VideosKwargs,
 )
+from transformers.tokenization_utils_base import TextInput
+from transformers.video_utils import VideoInput
 
 from .chat_utils_videochat import VisualConversation
-from .image_processing_pil_videochat import flat_images, load_image
+from .image_processing_pil_videochat import CLIP_SETTING_KEYS, flat_images, load_image
 from .qformer_instructions_videochat import (
     QFORMER_INSTRUCTION_MODES,
     encode_rows,
@@ -36,17 +40,6 @@ from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_
 
 VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
 IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
-# Video kwargs the image processor reads to cut frames into clips (the others choose the frames).
-CLIP_SETTING_KEYS = (
-    "hd_mode",
-    "hd_num",
-    "fix_ratio",
-    "hd_padding",
-    "add_global_view",
-    "resize_mode",
-    "image_mean",
-    "image_std",
-)
 
 
 class VideoChatVideosKwargs(VideosKwargs, total=False):
@@ -90,7 +83,6 @@ class VideoChatProcessorKwargs(ProcessingKwargs, total=False):
     images_kwargs: VideoChatImagesKwargs
     videos_kwargs: VideoChatVideosKwargs
     qformer_text: str | list | None
-    _defaults = {"text_kwargs": {"padding": "longest", "padding_side": "left"}}
 
 
 def placeholder_token_id(tokenizer, token: str, token_id: int | None = None) -> int:
@@ -148,6 +140,8 @@ class VideoChatProcessor(ProcessorMixin):
     """
 
     valid_processor_kwargs = VideoChatProcessorKwargs
+    # defaults of the call's text kwargs (left padding: batched generation appends to the right)
+    text_kwargs = {"padding": "longest", "padding_side": "left"}
 
     def __init__(
         self,
@@ -233,7 +227,13 @@ class VideoChatProcessor(ProcessorMixin):
 
     # ------------------------------------------------------------------------------------------------ main call
 
-    def __call__(self, images=None, text=None, videos=None, **kwargs) -> BatchFeature:
+    def __call__(
+        self,
+        images: ImageInput | None = None,
+        text: TextInput | list[TextInput] | None = None,
+        videos: VideoInput | None = None,
+        **kwargs: Unpack[VideoChatProcessorKwargs],
+    ) -> BatchFeature:
         """
         Tokenize `text` (a string or a list of strings), expanding every `<video>` / `<image>`, and preprocess
         `videos` / `images` in prompt order. See the class docstring for the returned keys.
@@ -394,9 +394,9 @@ class VideoChatProcessor(ProcessorMixin):
         Q-Former) unless `processor_kwargs["qformer_text"]` is given. `add_time_message=True` (default: the
         processor's setting) adds the original "The video contains N frames sampled at ... seconds." after each
         video; this decodes the videos up front. `answer_prompt="..."` pre-fills the answer (e.g. `"Best option:("`).
+        `return_assistant_tokens_mask=True` (with `tokenize=True, return_dict=True`) adds `assistant_masks`: 1 on the
+        tokens the template's `{% generation %}` blocks mark (the answers and the text closing their turns).
         """
-        if kwargs.get("return_assistant_tokens_mask"):
-            raise ValueError(f"{type(self).__name__} does not support `return_assistant_tokens_mask`.")
         add_time_message = kwargs.pop("add_time_message", self.add_time_message)
         processor_kwargs = dict(kwargs.pop("processor_kwargs", None) or {})
         conversation = VisualConversation(conversation)
