@@ -39,6 +39,11 @@ from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_
 
 
 VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
+# `video_processor_type` of the `video_preprocessor_config.json` a converted folder carries: no transformers class
+# (the image processor handles video frames), but the name serving engines look up a video loader by (the vLLM
+# plugin registers one that samples frames as the originals do).
+VIDEO_PROCESSOR_TYPE = "VideoChatVideoProcessor"
+VIDEO_PREPROCESSOR_CONFIG = "video_preprocessor_config.json"
 IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 # Video kwargs the image processor reads to cut frames into clips (the others choose the frames).
 CLIP_SETTING_KEYS = (
@@ -476,6 +481,8 @@ def get_num_visual_tokens(num_clips: int, num_query_tokens: int = 96) -> int:
 
 __all__ = [
     "IMAGE_QFORMER_INSTRUCTION",
+    "VIDEO_PREPROCESSOR_CONFIG",
+    "VIDEO_PROCESSOR_TYPE",
     "VIDEO_QFORMER_INSTRUCTION",
     "VideoChatProcessor",
     "get_num_visual_tokens",
