@@ -181,12 +181,13 @@ def reference_answers(
     return results
 
 
-def run_reference(folder: str, requests: list[dict], max_new_tokens: int, workdir: Path, dtype="float32") -> list:
+def run_reference(
+    folder: str, requests: list[dict], max_new_tokens: int, workdir: Path, dtype="float32", stop_at_eos=False
+) -> list:
     """`reference_answers` in a separate process (nothing of a serving engine loaded there)."""
     spec, out = workdir / "reference_spec.json", workdir / "reference_out.json"
-    spec.write_text(
-        json.dumps({"folder": folder, "requests": requests, "max_new_tokens": max_new_tokens, "dtype": dtype})
-    )
+    settings = {"max_new_tokens": max_new_tokens, "dtype": dtype, "stop_at_eos": stop_at_eos}
+    spec.write_text(json.dumps({"folder": folder, "requests": requests, **settings}))
     subprocess.run([sys.executable, str(Path(__file__)), "reference", str(spec), str(out)], check=True, timeout=900)
     return json.loads(out.read_text())
 
