@@ -39,12 +39,12 @@ from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_
 
 
 VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
+IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 # `video_processor_type` of the `video_preprocessor_config.json` a converted folder carries: no transformers class
 # (the image processor handles video frames), but the name serving engines look up a video loader by (the vLLM
 # plugin registers one that samples frames as the originals do).
 VIDEO_PROCESSOR_TYPE = "VideoChatVideoProcessor"
 VIDEO_PREPROCESSOR_CONFIG = "video_preprocessor_config.json"
-IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 # Video kwargs the image processor reads to cut frames into clips (the others choose the frames).
 CLIP_SETTING_KEYS = (
     "hd_mode",
@@ -93,7 +93,9 @@ class VideoChatImagesKwargs(ImagesKwargs, total=False):
 class VideoChatProcessorKwargs(ProcessingKwargs, total=False):
     """
     qformer_text (`str` or `list[str]`): Q-Former instruction for this call, one string for every visual item or one
-        per item (videos in prompt order, then images). Defaults to the processor's per-modality instruction.
+        per item (videos in prompt order, then images). Defaults to the instruction a rendered prompt carries at its
+        start (`<qformer_instruction>...</qformer_instruction>`, the chat template's system message), else to the
+        processor's per-modality instruction.
     """
 
     images_kwargs: VideoChatImagesKwargs
@@ -441,9 +443,12 @@ class VideoChatProcessor(ProcessorMixin):
         On top of [`ProcessorMixin.apply_chat_template`]: video blocks may use `"path"`, `"url"` (local files only) or
         `"video"` (a path or decoded frames), and a block without `"type"` but with a `"video"` / `"image"` key is
         accepted. A system message becomes the Q-Former instruction (the originals feed their system prompt to the
-        Q-Former) unless `processor_kwargs["qformer_text"]` is given. `add_time_message=True` (default: the
-        processor's setting) adds the original "The video contains N frames sampled at ... seconds." after each
-        video; this decodes the videos up front. `answer_prompt="..."` pre-fills the answer (e.g. `"Best option:("`).
+        Q-Former) unless `processor_kwargs["qformer_text"]` is given: the chat templates render it at the start of the
+        prompt between `<qformer_instruction>` markers, which `__call__` removes, so that rendering with
+        `tokenize=False` and then calling the processor on the text gives the same inputs. `add_time_message=True`
+        (default: the processor's setting) adds the original "The video contains N frames sampled at ... seconds."
+        after each video; this decodes the videos up front. `answer_prompt="..."` pre-fills the answer (e.g.
+        `"Best option:("`).
         """
         if kwargs.get("return_assistant_tokens_mask"):
             raise ValueError(f"{type(self).__name__} does not support `return_assistant_tokens_mask`.")
