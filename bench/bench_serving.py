@@ -2,7 +2,7 @@
 
 One tiny-but-not-trivial InternVideo2-Chat-8B-HD checkpoint (converted by `videochat convert`, LLM hidden 128 with
 head_dim 32, the real Mistral v0.3 vocabulary, every video 3 clips of 8 frames: 96 Q-Former queries per clip), 32
-chat requests over two generated H.264 clips, greedy, exactly `--new-tokens` tokens each. Both sides start from video
+chat requests, each about its own generated H.264 clip, greedy, exactly `--new-tokens` tokens each. Both sides start from video
 files (decoding and sampling are timed) and run in float32 on the CPU:
 
 * `generate()`: `processor.apply_chat_template` on batches of `--batch-size` conversations, then one `generate()` per
@@ -26,13 +26,20 @@ import torch
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving_testing import build_checkpoints, conversation  # noqa: E402
+from serving_testing import build_checkpoints, conversation, write_clip  # noqa: E402
 
 
-def requests_for(paths: dict, count: int) -> list[dict]:
+def requests_for(folder: Path, count: int) -> list[dict]:
+    """`count` requests, each about a clip of its own (no engine cache can reuse another request's video)."""
     questions = ["What happens in the video?", "Describe the motion.", "Which way does the square go?", "Summarize."]
-    videos = [paths["red_right"], paths["green_left"]]
-    return [{"videos": [videos[i % 2]], "text": questions[i % len(questions)]} for i in range(count)]
+    requests = []
+    for index in range(count):
+        color = (40 + 6 * index, 220 - 5 * index, 30 + 3 * index)
+        path = write_clip(
+            folder / f"clip{index}.mp4", color=color, direction=1 - 2 * (index % 2), num_frames=24 + index
+        )
+        requests.append({"videos": [str(path)], "text": questions[index % len(questions)]})
+    return requests
 
 
 def run_generate(folder: str, requests: list[dict], new_tokens: int, batch_size: int) -> tuple[float, int, int]:
@@ -95,7 +102,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as root:
         paths = build_checkpoints(Path(root))
-        requests = requests_for(paths, args.requests)
+        requests = requests_for(Path(root), args.requests)
         results = {
             "generate()": run_generate(paths["hd"], requests, args.new_tokens, args.batch_size),
             "vLLM": run_vllm(paths["hd"], requests, args.new_tokens),
