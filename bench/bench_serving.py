@@ -2,8 +2,8 @@
 
 One tiny-but-not-trivial InternVideo2-Chat-8B-HD checkpoint (converted by `videochat convert`, LLM hidden 128 with
 head_dim 32, the real Mistral v0.3 vocabulary, every video 3 clips of 8 frames: 96 Q-Former queries per clip), 32
-chat requests, each about its own generated H.264 clip, greedy, exactly `--new-tokens` tokens each. Both sides start from video
-files (decoding and sampling are timed) and run in float32 on the CPU:
+chat requests, each about its own generated H.264 clip, greedy, exactly `--new-tokens` tokens each. Both sides start
+from video files (decoding and sampling are timed) and run in float32 on the CPU:
 
 * `generate()`: `processor.apply_chat_template` on batches of `--batch-size` conversations, then one `generate()` per
   batch;
