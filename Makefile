@@ -8,7 +8,7 @@ TORCH_PIN := torch==2.13.0
 # under .venvs/ (ignored by git): rebuilt only when setup.cfg or the constraints change.
 VLLM_VENV ?= .venvs/vllm
 LMMS_VENV ?= .venvs/lmms
-CONSTRAINTS := .ci/serving-constraints.txt
+CONSTRAINTS := .ci/lmms-constraints.txt
 
 .PHONY: install test test-main test-serving serving-venvs demo bench bench-serving parity clean
 
