@@ -68,7 +68,3 @@ def test_per_item_qformer_rows_encode_each_item_alone():
             model.get_video_features(pixels[1:], *rows[1:], masks[1]),
         ]
         assert torch.equal(together, torch.cat([output.pooler_output for output in alone]))
-        # (items, clips, ...) as an engine's per-item path passes one item
-        assert torch.equal(
-            model.get_video_features(pixels[None, 1:], rows[1], masks[1]).pooler_output, alone[1].pooler_output
-        )

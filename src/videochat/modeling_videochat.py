@@ -221,8 +221,6 @@ class VideoChatModel(VideoChatPreTrainedModel):
         Returns:
             [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
         """
-        if isinstance(pixel_values_videos, torch.Tensor) and pixel_values_videos.ndim == 6:
-            pixel_values_videos = pixel_values_videos.flatten(0, 1)  # (items, clips, ...) from a serving engine
         if isinstance(video_qformer_input_ids, (list, tuple)):
             return self._encode_items(
                 self.get_video_features, pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask
@@ -260,8 +258,6 @@ class VideoChatModel(VideoChatPreTrainedModel):
             image_qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `image_qformer_input_ids`.
             kwargs: `output_hidden_states` / `output_attentions` of the video encoder and the Q-Former.
         """
-        if isinstance(pixel_values, torch.Tensor) and pixel_values.ndim == 5:
-            pixel_values = pixel_values.flatten(0, 1)  # (items, clips, ...) from a serving engine
         if isinstance(image_qformer_input_ids, (list, tuple)):
             return self._encode_items(
                 self.get_image_features, pixel_values, image_qformer_input_ids, image_qformer_attention_mask
