@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from videochat.convert.presets import PRESETS, build_processor, load_chat_template
 from videochat.parity.common import build_fixture_processor
 from videochat.processing_videochat import VideoChatProcessor, get_num_visual_tokens
+from videochat.qformer_instructions_videochat import split_instruction
 from videochat.video_utils_videochat import format_time_message, get_segment_indices
 
 
@@ -144,6 +145,9 @@ def test_internvideo2_fixture(folder, case):
         conversation, add_generation_prompt=True, add_time_message=add_time_message, processor_kwargs={"num_frames": 8}
     )
     recorded = meta[case]["conversation"].replace("[<VID_PLH>]", "<video>")
+    # The system message opens the rendered prompt a second time, as the Q-Former's instruction (removed by __call__).
+    prompt, qformer_instruction = split_instruction(prompt)
+    assert qformer_instruction == (meta[case]["chat_kwargs"]["instruction"] or None)
     assert prompt.replace("<Video><video></Video>", "<Video><video></Video>" * num_clips) == recorded
     assert meta[case]["chat_kwargs"]["msg"] in prompt
 
@@ -256,7 +260,9 @@ def test_videochat2_fixture(folder, case):
     hd = folder == "videochat2_it_hd_mistral"
 
     prompt = processor.apply_chat_template(conversation, **generation, processor_kwargs={"num_frames": num_frames})
-    assert prompt == spec["prompt"].replace("<VideoHere>", "<video>").replace("<ImageHere>", "<image>")
+    llm_prompt, qformer_instruction = split_instruction(prompt)
+    assert llm_prompt == spec["prompt"].replace("<VideoHere>", "<video>").replace("<ImageHere>", "<image>")
+    assert qformer_instruction == (spec["qformer_instruction"] if case == "mcq" else None)
 
     out = processor.apply_chat_template(
         conversation,
@@ -295,9 +301,9 @@ def test_videochat2_fixture(folder, case):
         text=prompt,
         videos=None if case == "image" else inputs["video_uint8"].numpy()[inputs["frame_indices"].numpy()],
         images=conversation[-2 if generation.get("continue_final_message") else -1]["content"][0].get("image"),
-        qformer_text=conversation[0]["content"] if case == "mcq" else None,
         return_tensors="pt",
     )
+    # the rendered prompt alone carries the system message to the Q-Former
     for key in out:
         assert torch.equal(direct[key], out[key]), key
 

@@ -75,7 +75,7 @@ def encode(processor, conversation, **kwargs) -> list[int]:
     )
     ids = list(out["input_ids"][0])
     # the original writes id 0 at the visual positions; ours writes the distinct id of the `<video>` special token
-    assert processor.video_token_id not in ids[:1] and processor.video_token_id >= len(processor.tokenizer) - 2
+    assert processor.video_token_id not in ids[:1] and processor.video_token_id >= len(processor.tokenizer) - 4
     return [0 if token == processor.video_token_id else token for token in ids]
 
 

@@ -15,6 +15,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -461,3 +463,59 @@ def test_bad_inputs_raise_clear_errors(small_model, tmp_path):
     with pytest.raises(ValueError, match="sentencepiece"):
         convert_tokenizer(bad, tmp_path / "out", "videochat-7b")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------ without protobuf
+
+
+def _proto_fields(proto) -> dict:
+    """The fields of a `ModelProto` the conversion reads (and a few more), as plain values."""
+    trainer = proto.trainer_spec
+    return {
+        "pieces": [(piece.piece, piece.score, piece.type) for piece in proto.pieces],
+        "trainer": {
+            name: getattr(trainer, name)
+            for name in ("model_type", "vocab_size", "byte_fallback", "treat_whitespace_as_suffix", "unk_id", "bos_id")
+            + ("eos_id", "pad_id", "unk_piece", "bos_piece", "eos_piece", "pad_piece", "split_digits")
+        },
+        "trainer_lists": [list(trainer.control_symbols), list(trainer.user_defined_symbols)],
+        "normalizer": {
+            name: getattr(spec, name)
+            for spec in (proto.normalizer_spec,)
+            for name in ("name", "precompiled_charsmap", "add_dummy_prefix", "remove_extra_whitespaces")
+            + ("escape_whitespaces",)
+        },
+    }
+
+
+@pytest.mark.parametrize("model", ["tokenizer.model.v1", "mistral_instruct_tokenizer_240323.model.v3", "small"])
+def test_the_protobuf_free_reader_reads_what_protobuf_reads(model, small_model):
+    from videochat.convert.sentencepiece import read_sentencepiece_model
+
+    path = small_model if model == "small" else _mistral_common_model(model)
+    reference = sentencepiece_model_pb2.ModelProto()
+    reference.ParseFromString(Path(path).read_bytes())
+    assert _proto_fields(read_sentencepiece_model(str(path))) == _proto_fields(reference)
+
+
+def test_convert_tokenizer_runs_without_protobuf(real_vocabularies, tmp_path):
+    """`videochat convert-tokenizer` with protobuf and sentencepiece made unimportable (as in an environment whose
+    protobuf does not match sentencepiece's gencode) writes the same files as this process does."""
+    source = real_vocabularies["mistral_v3"][0]
+    hidden = tmp_path / "hidden"
+    code = (
+        "import sys; sys.modules['google.protobuf'] = None; sys.modules['sentencepiece'] = None\n"
+        "from videochat.cli import main\n"
+        f"sys.exit(main(['convert-tokenizer', {str(source)!r}, {str(hidden)!r}, '--preset', "
+        "'internvideo2-chat-8b-hd']))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "1"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    visible = tmp_path / "visible"
+    code = code.replace("sys.modules['google.protobuf'] = None; sys.modules['sentencepiece'] = None", "pass")
+    code = code.replace(repr(str(hidden)), repr(str(visible)))
+    subprocess.run([sys.executable, "-c", code], check=True, env={**env, "PYTHONHASHSEED": "2"}, timeout=300)
+    names = sorted(path.name for path in hidden.iterdir())
+    assert "tokenizer.json" in names and names == sorted(path.name for path in visible.iterdir())
+    for name in names:
+        assert (hidden / name).read_bytes() == (visible / name).read_bytes(), name

@@ -31,6 +31,7 @@ from .modeling_videochat_vision import (
     VideoChatUMTVisionModel,
     VideoChatVisionPreTrainedModel,
 )
+from .pipeline_videochat import VideoChatImageTextToTextPipeline
 from .processing_internvideo2 import InternVideo2Processor
 from .processing_videochat import VideoChatProcessor, get_num_visual_tokens
 from .tokenization_videochat import VideoChatTokenizer
@@ -57,6 +58,7 @@ __all__ = [
     "VideoChatEvaGmhraVisionModel",
     "VideoChatForConditionalGeneration",
     "VideoChatImageProcessor",
+    "VideoChatImageTextToTextPipeline",
     "VideoChatInternVideo2VisionConfig",
     "VideoChatInternVideo2VisionModel",
     "VideoChatModel",

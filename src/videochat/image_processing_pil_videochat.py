@@ -367,7 +367,9 @@ class VideoChatImageProcessor(PilBackend):
     """
 
     valid_kwargs = VideoChatImageProcessorKwargs
-    model_input_names = ["pixel_values", "pixel_values_videos"]
+    # The image side of `VideoChatProcessor`'s outputs (serving engines attribute outputs to a modality by these names;
+    # the video side is `VideoChatProcessor.video_processor.model_input_names`).
+    model_input_names = ["pixel_values", "image_qformer_input_ids", "image_qformer_attention_mask"]
 
     resample = PILImageResampling.BICUBIC
     image_mean = IMAGENET_MEAN

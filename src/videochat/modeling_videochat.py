@@ -183,6 +183,24 @@ class VideoChatModel(VideoChatPreTrainedModel):
             qformer_outputs=qformer_outputs,
         )
 
+    @staticmethod
+    def _encode_items(get_features, pixel_values, qformer_input_ids, qformer_attention_mask):
+        """
+        Features of items whose Q-Former rows come as one tensor per item (`(item_clips, text_length)`, lengths
+        differing between items, as serving engines batch them): each item is encoded with its own rows, unpadded,
+        exactly as when it is processed alone.
+        """
+        masks = qformer_attention_mask if qformer_attention_mask is not None else [None] * len(qformer_input_ids)
+        clips = torch.split(pixel_values, [len(rows) for rows in qformer_input_ids])
+        outputs = [
+            get_features(item, rows, mask, return_dict=True)
+            for item, rows, mask in zip(clips, qformer_input_ids, masks)
+        ]
+        return VideoChatVisualFeaturesOutput(
+            last_hidden_state=torch.cat([output.last_hidden_state for output in outputs]),
+            pooler_output=torch.cat([output.pooler_output for output in outputs]),
+        )
+
     @can_return_tuple
     def get_video_features(
         self,
@@ -206,6 +224,10 @@ class VideoChatModel(VideoChatPreTrainedModel):
         Returns:
             [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
         """
+        if isinstance(video_qformer_input_ids, (list, tuple)):
+            return self._encode_items(
+                self.get_video_features, pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask
+            )
         if not isinstance(pixel_values_videos, torch.Tensor) or pixel_values_videos.ndim != 5:
             shape = (
                 tuple(pixel_values_videos.shape)
@@ -239,6 +261,10 @@ class VideoChatModel(VideoChatPreTrainedModel):
             image_qformer_attention_mask (`torch.LongTensor`, *optional*): mask of `image_qformer_input_ids`.
             kwargs: `output_hidden_states` / `output_attentions` of the video encoder and the Q-Former.
         """
+        if isinstance(image_qformer_input_ids, (list, tuple)):
+            return self._encode_items(
+                self.get_image_features, pixel_values, image_qformer_input_ids, image_qformer_attention_mask
+            )
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"`pixel_values` must have shape (num_images, channels, height, width), got {shape}")

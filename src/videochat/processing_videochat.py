@@ -28,11 +28,15 @@ from transformers.video_utils import VideoInput
 from .chat_utils_videochat import VisualConversation
 from .image_processing_pil_videochat import CLIP_SETTING_KEYS, flat_images, load_image
 from .qformer_instructions_videochat import (
+    QFORMER_INSTRUCTION_END,
     QFORMER_INSTRUCTION_MODES,
+    QFORMER_INSTRUCTION_START,
     encode_rows,
     instruction_texts,
     placeholder_qformer_tokenizer,
     prepare_qformer_tokenizer,
+    prompt_instructions,
+    split_instruction,
 )
 from .segment_tokenization_videochat import SegmentTokenizer
 from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_frames, per_video
@@ -40,6 +44,11 @@ from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_
 
 VIDEO_QFORMER_INSTRUCTION = "Watch the video and answer the question."
 IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
+# `video_processor_type` of the `video_preprocessor_config.json` a converted folder carries: no transformers class
+# (the image processor handles video frames), but the name serving engines look up a video loader by (the vLLM
+# plugin registers one that samples frames as the originals do).
+VIDEO_PROCESSOR_TYPE = "VideoChatVideoProcessor"
+VIDEO_PREPROCESSOR_CONFIG = "video_preprocessor_config.json"
 
 
 class VideoChatVideosKwargs(VideosKwargs, total=False):
@@ -77,7 +86,9 @@ class VideoChatImagesKwargs(ImagesKwargs, total=False):
 class VideoChatProcessorKwargs(ProcessingKwargs, total=False):
     """
     qformer_text (`str` or `list[str]`): Q-Former instruction for this call, one string for every visual item or one
-        per item (videos in prompt order, then images). Defaults to the processor's per-modality instruction.
+        per item (videos in prompt order, then images). Defaults to the instruction a rendered prompt carries at its
+        start (`<qformer_instruction>...</qformer_instruction>`, the chat template's system message), else to the
+        processor's per-modality instruction.
     """
 
     images_kwargs: VideoChatImagesKwargs
@@ -94,6 +105,35 @@ def placeholder_token_id(tokenizer, token: str, token_id: int | None = None) -> 
     if token not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(token, normalized=False, special=True)], special_tokens=True)
     return int(tokenizer.convert_tokens_to_ids(token))
+
+
+class VideoChatVideoProcessorView:
+    """
+    The video side of [`VideoChatProcessor`] as serving engines look for it (`processor.video_processor`): the
+    image processor turns video frames into clips, so this is a read-only view of its video settings. The Q-Former
+    rows of videos are listed among its `model_input_names` so that an engine attributes them to videos.
+
+    (A real `video_processor` attribute would make `ProcessorMixin` load a transformers video processor, which needs
+    torchvision.)
+    """
+
+    model_input_names = ["pixel_values_videos", "video_qformer_input_ids", "video_qformer_attention_mask"]
+    # Frames are sampled when a video is decoded (files) or used as given (decoded frames).
+    do_sample_frames = False
+
+    def __init__(self, image_processor):
+        self._image_processor = image_processor
+
+    @property
+    def num_frames(self) -> int:
+        return int(self._image_processor.num_frames)
+
+    @property
+    def size(self) -> dict:
+        return dict(self._image_processor.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_frames={self.num_frames}, size={self.size})"
 
 
 class VideoChatProcessor(ProcessorMixin):
@@ -201,6 +241,13 @@ class VideoChatProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer, qformer_tokenizer, chat_template=chat_template, **kwargs)
         self.video_token_id = placeholder_token_id(tokenizer, video_token, video_token_id)
         self.image_token_id = placeholder_token_id(tokenizer, image_token, image_token_id)
+        self.qformer_instruction_start_id = placeholder_token_id(tokenizer, QFORMER_INSTRUCTION_START)
+        self.qformer_instruction_end_id = placeholder_token_id(tokenizer, QFORMER_INSTRUCTION_END)
+
+    @property
+    def video_processor(self) -> VideoChatVideoProcessorView:
+        """The video settings of the image processor, where serving engines (vLLM) look for a video processor."""
+        return VideoChatVideoProcessorView(self.image_processor)
 
     @property
     def model_input_names(self) -> list[str]:
@@ -242,7 +289,7 @@ class VideoChatProcessor(ProcessorMixin):
             if kwargs.pop(name, None) is not None:
                 raise ValueError(f"{type(self).__name__} does not take audio.")
         self._check_kwargs(kwargs)
-        texts = self._normalize_text(text)
+        texts, prompt_qformer_text = self._split_instructions(self._normalize_text(text))
         videos, images = flat_videos(videos), flat_images(images)
         self.validate_inputs(images=images or None, text=texts, videos=videos or None)
         output_kwargs = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
@@ -256,7 +303,10 @@ class VideoChatProcessor(ProcessorMixin):
         if images:
             processed, image_replacements = self._process_images(images, **output_kwargs["images_kwargs"])
             data.update(processed)
-        data.update(self._qformer_inputs(data, output_kwargs.get("qformer_text")))
+        qformer_text = output_kwargs.get("qformer_text")
+        if qformer_text is None and self.qformer_instruction_mode != "none":
+            qformer_text = prompt_qformer_text
+        data.update(self._qformer_inputs(data, qformer_text))
         if texts is not None:
             expanded, offsets = self.get_text_with_replacements(list(texts), image_replacements, video_replacements)
             text_inputs = self.segment_tokenizer(expanded, offsets, **text_kwargs)
@@ -295,6 +345,15 @@ class VideoChatProcessor(ProcessorMixin):
                     f"The total number of {token} tokens in the prompts should be the same as the number of "
                     f"{name} passed. Found total {in_text} {token} tokens and {passed} {name}."
                 )
+
+    def _split_instructions(self, texts: list[str] | None) -> tuple[list[str] | None, str | list[str] | None]:
+        """The prompts without the Q-Former instruction the chat template put at their start, and that instruction
+        as a `qformer_text` (see `qformer_instructions_videochat.split_instruction`)."""
+        if texts is None:
+            return None, None
+        texts, instructions = zip(*(split_instruction(text) for text in texts))
+        counts = {token: [text.count(token) for text in texts] for token in (self.video_token, self.image_token)}
+        return list(texts), prompt_instructions(list(instructions), counts[self.video_token], counts[self.image_token])
 
     @staticmethod
     def _normalize_text(text) -> list[str] | None:
@@ -391,16 +450,24 @@ class VideoChatProcessor(ProcessorMixin):
         On top of [`ProcessorMixin.apply_chat_template`]: video blocks may use `"path"`, `"url"` (local files only) or
         `"video"` (a path or decoded frames), and a block without `"type"` but with a `"video"` / `"image"` key is
         accepted. A system message becomes the Q-Former instruction (the originals feed their system prompt to the
-        Q-Former) unless `processor_kwargs["qformer_text"]` is given. `add_time_message=True` (default: the
-        processor's setting) adds the original "The video contains N frames sampled at ... seconds." after each
-        video; this decodes the videos up front. `answer_prompt="..."` pre-fills the answer (e.g. `"Best option:("`).
-        `return_assistant_tokens_mask=True` (with `tokenize=True, return_dict=True`) adds `assistant_masks`: 1 on the
-        tokens the template's `{% generation %}` blocks mark (the answers and the text closing their turns).
+        Q-Former) unless `processor_kwargs["qformer_text"]` is given: the chat templates render it at the start of the
+        prompt between `<qformer_instruction>` markers, which `__call__` removes, so that rendering with
+        `tokenize=False` and then calling the processor on the text gives the same inputs. `add_time_message=True`
+        (default: the processor's setting) adds the original "The video contains N frames sampled at ... seconds."
+        after each video; this decodes the videos up front. `answer_prompt="..."` pre-fills the answer (e.g.
+        `"Best option:("`). `return_assistant_tokens_mask=True` (with `tokenize=True, return_dict=True`) adds
+        `assistant_masks`: 1 on the tokens the template's `{% generation %}` blocks mark (the answers and the text
+        closing their turns).
         """
         add_time_message = kwargs.pop("add_time_message", self.add_time_message)
         processor_kwargs = dict(kwargs.pop("processor_kwargs", None) or {})
         conversation = VisualConversation(conversation)
-        if self.qformer_instruction_mode != "none" and "qformer_text" not in processor_kwargs:
+        template = self._resolve_chat_template(chat_template)
+        if (
+            self.qformer_instruction_mode != "none"
+            and "qformer_text" not in processor_kwargs
+            and QFORMER_INSTRUCTION_START not in template
+        ):  # a custom template that does not carry the system message to the Q-Former
             qformer_text = conversation.system_instructions()
             if qformer_text is not None:
                 processor_kwargs["qformer_text"] = qformer_text
@@ -426,6 +493,8 @@ def get_num_visual_tokens(num_clips: int, num_query_tokens: int = 96) -> int:
 
 __all__ = [
     "IMAGE_QFORMER_INSTRUCTION",
+    "VIDEO_PREPROCESSOR_CONFIG",
+    "VIDEO_PROCESSOR_TYPE",
     "VIDEO_QFORMER_INSTRUCTION",
     "VideoChatProcessor",
     "get_num_visual_tokens",

@@ -7,6 +7,11 @@ from transformers import BertTokenizer
 
 QFORMER_INSTRUCTION_MODES = ("full", "first_char", "none")
 QFORMER_BOS_TOKEN = "[DEC]"
+# The chat templates render a conversation's system message (the originals' Q-Former instruction) at the start of the
+# prompt between these added special tokens; the processor removes the markers and the text between them from the LLM
+# prompt and gives the text to the Q-Former, so `processor(text=rendered_prompt)` sees what the template saw.
+QFORMER_INSTRUCTION_START = "<qformer_instruction>"
+QFORMER_INSTRUCTION_END = "</qformer_instruction>"
 
 
 def prepare_qformer_tokenizer(tokenizer):
@@ -63,6 +68,42 @@ def instruction_texts(kinds: list[str], qformer_text, mode: str, defaults: dict)
     return [text[:1] for text in texts] if mode == "first_char" else texts
 
 
+def split_instruction(text: str) -> tuple[str, str | None]:
+    """`(prompt, instruction)`: the Q-Former instruction a rendered prompt carries at its start between
+    `QFORMER_INSTRUCTION_START` / `QFORMER_INSTRUCTION_END`, and the prompt without it (`instruction` is `None` when
+    the prompt carries none). The markers anywhere else are an error: the LLM must never see them."""
+    instruction = None
+    if text.startswith(QFORMER_INSTRUCTION_START):
+        end = text.find(QFORMER_INSTRUCTION_END)
+        if end < 0:
+            raise ValueError(f"The prompt opens a {QFORMER_INSTRUCTION_START} but never closes it.")
+        instruction = text[len(QFORMER_INSTRUCTION_START) : end]
+        text = text[end + len(QFORMER_INSTRUCTION_END) :]
+    if QFORMER_INSTRUCTION_START in text or QFORMER_INSTRUCTION_END in text:
+        raise ValueError(
+            f"{QFORMER_INSTRUCTION_START}...{QFORMER_INSTRUCTION_END} may only open a prompt (the chat templates put "
+            "the system message there for the Q-Former)."
+        )
+    return text, instruction
+
+
+def prompt_instructions(
+    instructions: list[str | None], video_counts: list[int], image_counts: list[int]
+) -> str | list[str] | None:
+    """The `qformer_text` of a batch whose prompts carried `instructions` (one per prompt, `None` for none): one
+    string when they agree, else one per visual item (videos in prompt order, then images); `None` when no prompt
+    carries one."""
+    if all(instruction is None for instruction in instructions):
+        return None
+    if any(instruction is None for instruction in instructions):
+        raise ValueError("Either every conversation of the batch has a system message or none has.")
+    if len(set(instructions)) == 1:
+        return instructions[0]
+    per_video = [text for text, count in zip(instructions, video_counts) for _ in range(count)]
+    per_image = [text for text, count in zip(instructions, image_counts) for _ in range(count)]
+    return per_video + per_image
+
+
 def encode_rows(tokenizer, texts: list[str], items: list[tuple[str, int]], max_length: int) -> dict:
     """`{video,image}_qformer_input_ids` / `_attention_mask`: the instruction of every item repeated for each of
     its clips (`items` are `(kind, num_clips)`), left padded per modality."""
@@ -83,4 +124,13 @@ def encode_rows(tokenizer, texts: list[str], items: list[tuple[str, int]], max_l
     return outputs
 
 
-__all__ = ["QFORMER_INSTRUCTION_MODES", "encode_rows", "instruction_texts", "prepare_qformer_tokenizer"]
+__all__ = [
+    "QFORMER_INSTRUCTION_END",
+    "QFORMER_INSTRUCTION_MODES",
+    "QFORMER_INSTRUCTION_START",
+    "encode_rows",
+    "instruction_texts",
+    "prepare_qformer_tokenizer",
+    "prompt_instructions",
+    "split_instruction",
+]

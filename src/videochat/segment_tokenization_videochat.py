@@ -114,6 +114,23 @@ class SegmentTokenizer:
             encoded["offset_mapping"] = offsets
         return encoded
 
+    def expansion_ids(self, replacement: str) -> list[int]:
+        """
+        The ids one visual item stands for inside a prompt tokenized by `encode`: its placeholder runs, the clip
+        separators between them (text segments of their own), and the special tokens that open the text segment after
+        it (the BOS of InternVideo2-Chat's every segment). A prompt tokenized in one pass, with each placeholder token
+        replaced by these ids, equals `encode`'s ids when the tokenizer starts every text piece after an added token
+        with "▁" as a separate segment starts (the tokenizers `videochat convert` writes do).
+        """
+        ids = []
+        for _, piece, is_visual in self.pieces(replacement, [(0, len(replacement))])[1:-1]:
+            if is_visual:
+                ids.extend(self.placeholder_ids[match.group()] for match in self.token_pattern.finditer(piece))
+            else:
+                ids.extend(self.tokenizer(piece, add_special_tokens=self.add_bos_to_every_segment)["input_ids"])
+        ids.extend(self.tokenizer("", add_special_tokens=self.add_bos_to_every_segment)["input_ids"])
+        return ids
+
     def __call__(
         self,
         texts: list[str],

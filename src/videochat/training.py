@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .qformer_instructions_videochat import split_instruction
+
 
 IGNORE_INDEX = -100
 # Texts that already close an assistant turn in the shipped chat templates (no end token is appended after them).
@@ -262,6 +264,10 @@ def build_training_example(
         template_kwargs: forwarded to `apply_chat_template` for rendering.
     """
     text, spans, messages = render_with_answer_spans(processor, conversation, answer_end, **template_kwargs)
+    # the Q-Former block the template puts first never reaches the LLM: label the prompt the processor tokenizes
+    llm_text, _ = split_instruction(text)
+    shift = len(text) - len(llm_text)
+    text, spans = llm_text, [(start - shift, end - shift) for start, end in spans]
     processor_kwargs = {**(processor_kwargs or {}), "return_mm_token_type_ids": True}
     inputs = processor.apply_chat_template(
         messages,

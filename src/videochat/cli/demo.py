@@ -184,10 +184,21 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
     return shapes
 
 
-def write_original_checkpoint(folder: Path, seed: int = 0, dims: dict = DEMO_DIMS) -> Path:
-    """Write a random tiny InternVideo2-Chat-8B-HD checkpoint in the original layout (an original folder)."""
+def write_original_checkpoint(
+    folder: Path,
+    seed: int = 0,
+    dims: dict = DEMO_DIMS,
+    llm_tokenizer: Path | None = None,
+    llm_vocab_size: int = 300,
+) -> Path:
+    """Write a random tiny InternVideo2-Chat-8B-HD checkpoint in the original layout (an original folder). The LLM
+    tokenizer is a tiny one trained on the spot, or the files of `llm_tokenizer` (e.g. a real sentencepiece
+    `tokenizer.model` + `tokenizer_config.json`, whose vocabulary has `llm_vocab_size` pieces)."""
     folder.mkdir(parents=True, exist_ok=True)
-    train_llm_tokenizer(folder / "llm_tokenizer")
+    if llm_tokenizer is None:
+        train_llm_tokenizer(folder / "llm_tokenizer", vocab_size=llm_vocab_size)
+    else:
+        shutil.copytree(llm_tokenizer, folder / "llm_tokenizer", dirs_exist_ok=True)
     qformer_vocab = write_qformer_vocab(folder / "qformer_tokenizer") + 1  # + [DEC], added by the original
     lm_config = {
         "architectures": ["MistralForCausalLM"],
@@ -198,7 +209,7 @@ def write_original_checkpoint(folder: Path, seed: int = 0, dims: dict = DEMO_DIM
         "num_attention_heads": dims["llm_heads"],
         "num_key_value_heads": dims["llm_kv_heads"],
         "head_dim": dims["llm"] // dims["llm_heads"],
-        "vocab_size": 300,
+        "vocab_size": llm_vocab_size,
         "rms_norm_eps": 1e-5,
         "rope_theta": 1e6,
         "max_position_embeddings": 2048,
@@ -211,7 +222,7 @@ def write_original_checkpoint(folder: Path, seed: int = 0, dims: dict = DEMO_DIM
     (folder / "lm_config" / "config.json").write_text(json.dumps(lm_config, indent=2))
     generator = torch.Generator().manual_seed(seed)
     state_dict = {}
-    for key, shape in original_internvideo2_chat_shapes(dims, 300, qformer_vocab).items():
+    for key, shape in original_internvideo2_chat_shapes(dims, llm_vocab_size, qformer_vocab).items():
         scale = (
             1.0
             if key.endswith(("norm1.weight", "norm2.weight", "LayerNorm.weight", "norm.weight", "layernorm.weight"))

@@ -31,6 +31,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_
 from tokenizers.models import BPE
 
 from ..tokenization_videochat import VideoChatTokenizer
+from .sentencepiece_proto import ModelProto, WireFormatError, parse_model_proto
 
 
 SPIECE_UNDERLINE = "▁"
@@ -65,16 +66,15 @@ class AddedTokenSpec:
         )
 
 
-def read_sentencepiece_model(model_file: str):
-    """Parse a sentencepiece `.model` file into its `ModelProto`."""
-    from sentencepiece import sentencepiece_model_pb2
-
-    proto = sentencepiece_model_pb2.ModelProto()
+def read_sentencepiece_model(model_file: str) -> ModelProto:
+    """Parse a sentencepiece `.model` file into a `ModelProto`-like object, without protobuf or sentencepiece (see
+    `sentencepiece_proto`): the conversion works whatever protobuf version is installed, or none."""
     with open(model_file, "rb") as handle:
-        try:
-            proto.ParseFromString(handle.read())
-        except Exception as error:  # protobuf raises its own DecodeError
-            raise ValueError(f"{model_file} is not a sentencepiece model: {error}") from error
+        data = handle.read()
+    try:
+        proto = parse_model_proto(data)
+    except (WireFormatError, UnicodeDecodeError) as error:
+        raise ValueError(f"{model_file} is not a sentencepiece model: {error}") from error
     if len(proto.pieces) == 0:
         raise ValueError(f"{model_file} is not a sentencepiece model: it has no pieces")
     return proto
@@ -221,7 +221,8 @@ def _normalizer(normalizer_spec, legacy: bool, prepends_prefix: bool, special_to
 
 
 def _alternatives(tokens: Iterable[str]) -> str:
-    return "|".join(re.escape(token) for token in sorted(set(tokens), key=len, reverse=True))
+    # ties broken by the text: the same regex, hence the same tokenizer.json, in every process
+    return "|".join(re.escape(token) for token in sorted(set(tokens), key=lambda token: (-len(token), token)))
 
 
 def _decoder(prepends_prefix: bool):

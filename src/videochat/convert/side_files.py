@@ -3,6 +3,7 @@
 original ids, Q-Former tokenizer, chat template), the model card with input hashes and the parity report."""
 
 import hashlib
+import json
 import shutil
 import tempfile
 import threading
@@ -13,7 +14,12 @@ import torch
 import transformers
 from transformers import AutoTokenizer, BertTokenizer
 
-from ..processing_videochat import placeholder_token_id, prepare_qformer_tokenizer
+from ..processing_videochat import (
+    VIDEO_PREPROCESSOR_CONFIG,
+    VIDEO_PROCESSOR_TYPE,
+    placeholder_token_id,
+    prepare_qformer_tokenizer,
+)
 from .presets import Preset, build_image_processor, build_processor, load_chat_template
 from .sources import ConversionSource
 from .tokenizer import build_tokenizer
@@ -111,7 +117,15 @@ def save_processor(folder: Path, source: ConversionSource) -> list[str]:
         image_token_id=config.image_token_id,
     )
     processor.save_pretrained(str(folder))
+    write_video_preprocessor_config(folder, processor)
     return messages
+
+
+def write_video_preprocessor_config(folder: Path, processor) -> None:
+    """`video_preprocessor_config.json`: names the video processor type serving engines pick a video loader by (the
+    vLLM plugin's loader samples `num_frames` frames as the originals do); transformers itself does not read it."""
+    settings = {"video_processor_type": VIDEO_PROCESSOR_TYPE, "num_frames": processor.image_processor.num_frames}
+    (folder / VIDEO_PREPROCESSOR_CONFIG).write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def sha256_of(path: Path, chunk_size: int = 8 * 2**20) -> str:

@@ -18,6 +18,7 @@ from ..convert.sources import detect_preset
 from ..convert.verify import max_abs_diff
 from ..image_processing_pil_videochat import tile_hd_frames
 from ..processing_videochat import get_num_visual_tokens
+from ..qformer_instructions_videochat import split_instruction
 from ..video_utils_videochat import get_segment_indices
 from .common import build_fixture_processor
 
@@ -88,7 +89,8 @@ def _internvideo2_case_checks(processor, meta, inputs, case, frames, num_clips) 
     }
 
     def rendered_prompt() -> bool:
-        prompt = processor.apply_chat_template(conversation, **options)
+        # the system message opens our rendered prompt a second time, for the Q-Former (the processor removes it)
+        prompt, _ = split_instruction(processor.apply_chat_template(conversation, **options))
         # our template writes one <Video>...</Video> per video; the processor repeats it per clip like the original
         expanded = prompt.replace("<Video><video></Video>", "<Video><video></Video>" * num_clips)
         return expanded == _processor_text(case_meta.get("conversation", ""))
