@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_path
+from test_internlm2_5 import write_llm_tokenizer
 
 from videochat.cli.serving import item_expansion_ids, prompt_ids_for_serving
 from videochat.convert.presets import PRESETS, build_processor
@@ -19,7 +20,7 @@ from videochat.processing_videochat import prepare_qformer_tokenizer
 
 
 # Mistral v0.3 for InternVideo2-Chat; the 32000-piece v1 model stands in for the LLaMA-2-style vocabularies of
-# VideoChat2 / VideoChat (same model type and normalizer). InternVideo2-Chat-InternLM2.5 ships no sentencepiece model.
+# VideoChat2 / VideoChat (same model type and normalizer). InternLM2.5 gets a small InternLM2-like model trained here.
 MISTRAL_V3 = ("mistral_instruct_tokenizer_240323.model.v3", "hub_tokenizer_config_internvideo2_chat_8b.json")
 MISTRAL_V1 = ("tokenizer.model.v1", "assumed_tokenizer_config_mistral_7b_instruct_v0.2.json")
 VOCABULARIES = {
@@ -30,6 +31,7 @@ VOCABULARIES = {
     "videochat2-vicuna-7b": ("tokenizer.model.v1", None),
     "videochat2-phi3-mini": ("tokenizer.model.v1", None),
     "videochat-7b": ("tokenizer.model.v1", None),
+    "internvideo2-chat-8b-internlm2_5": None,
 }
 assert set(VOCABULARIES) == {name for name, preset in PRESETS.items() if preset.tokenizer is not None} - {
     "videochat-13b"  # same template and tokenizer settings as videochat-7b
@@ -68,9 +70,13 @@ def processor(request, tmp_path_factory):
     import mistral_common
     from transformers import AutoTokenizer, BertTokenizer
 
-    model_name, config_name = VOCABULARIES[request.param]
     source = tmp_path_factory.mktemp("spm")
-    shutil.copy(Path(os.path.dirname(mistral_common.__file__)) / "data" / model_name, source / "tokenizer.model")
+    if VOCABULARIES[request.param] is None:
+        write_llm_tokenizer(source)
+        model_name = config_name = None
+    else:
+        model_name, config_name = VOCABULARIES[request.param]
+        shutil.copy(Path(os.path.dirname(mistral_common.__file__)) / "data" / model_name, source / "tokenizer.model")
     if config_name:
         shutil.copy(shared_path("fixtures", "tokenizers", config_name), source / "tokenizer_config.json")
     converted = convert_tokenizer(source, tmp_path_factory.mktemp("tok") / "out", request.param)

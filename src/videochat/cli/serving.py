@@ -30,13 +30,15 @@ def special_prefix_ids(tokenizer) -> list[int]:
 def prompt_ids_for_serving(processor, prompt_ids: list[int]) -> tuple[list[int], str | None]:
     """
     `(ids, qformer_text)` of a prompt tokenized in one pass (with or without special tokens): the ids start with the
-    processor's first-segment special tokens exactly once, the Q-Former instruction block is cut out and returned as
+    processor's first-segment special tokens exactly once (none where the processor gives the first segment none), the Q-Former instruction block is cut out and returned as
     text (`None` when the prompt has none).
     """
     prefix = special_prefix_ids(processor.tokenizer)
     ids = list(prompt_ids)
     while prefix and ids[: len(prefix)] == prefix:
         ids = ids[len(prefix) :]
+    if not processor.segment_tokenizer.segment_gets_special_tokens(0):  # InternLM2.5 (STEP): no BOS on any segment
+        prefix = []
     start, end = processor.qformer_instruction_start_id, processor.qformer_instruction_end_id
     instruction = None
     if ids[:1] == [start]:
