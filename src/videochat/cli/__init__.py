@@ -1,12 +1,16 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`videochat` command line: `demo`, `chat`, `convert`, `convert-tokenizer`, `parity`, `convert-internvideo2`,
-`embed`."""
+`embed`.
+
+A failing command prints one line `videochat COMMAND: error: ...` and exits with status 2 (see `cli/errors.py`); no
+command prints a Python traceback unless `VIDEOCHAT_TRACEBACK=1` is set."""
 
 import sys
 
 from .. import parity
 from ..convert import internvideo2, tokenizer
 from . import chat, convert, demo, embed
+from .errors import handles_errors
 
 
 COMMANDS = {
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"videochat: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return int(COMMANDS[command][0](rest) or 0)
+    return handles_errors(command)(COMMANDS[command][0])(rest)
 
 
 if __name__ == "__main__":
