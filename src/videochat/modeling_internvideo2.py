@@ -28,6 +28,7 @@ from transformers.models.internvl.modeling_internvl import eager_attention_forwa
 
 from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .modeling_videochat_vision import VideoChatInternVideo2VisionModel
+from .strict_loading_videochat import StrictLoadingMixin
 
 
 def build_vision_tower(config: InternVideo2VisionConfig) -> PreTrainedModel:
@@ -173,7 +174,7 @@ class InternVideo2TextEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class InternVideo2PreTrainedModel(PreTrainedModel):
+class InternVideo2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     """Shared class attributes and the initialisation of our custom parameters (the vision tower initialises its
     own)."""
 
