@@ -55,12 +55,15 @@ class VideoChatVideosKwargs(VideosKwargs, total=False):
         the demos' middle-of-segment `get_index`).
     bound (`tuple[float, float]`): `(start_s, end_s)` window for `sampling="mvbench"`.
     video_backend (`str`): `"pyav"` (default) or `"decord"` for video files.
+    apply_rotation (`bool`): turn video files with rotation metadata upright (default `True`; `False` keeps the stored
+        orientation, as the original decord-based code read it).
     hd_mode, hd_num, fix_ratio, hd_padding, add_global_view, resize_mode: see [`VideoChatImageProcessor`].
     """
 
     sampling: str | None
     bound: tuple[float, float] | list[float] | None
     video_backend: str | None
+    apply_rotation: bool | None
     hd_mode: str | None
     hd_num: int | None
     fix_ratio: tuple[int, int] | list[int] | None
