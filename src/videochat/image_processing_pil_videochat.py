@@ -422,6 +422,13 @@ class VideoChatImageProcessor(PilBackend):
             raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")
         if settings["resize_mode"] not in RESIZE_MODES:
             raise ValueError(f"Unknown resize_mode {settings['resize_mode']!r}; choose one of {RESIZE_MODES}.")
+        hd_num, fix_ratio = settings["hd_num"], settings["fix_ratio"]
+        if isinstance(hd_num, bool) or not isinstance(hd_num, (int, np.integer)) or hd_num < 1:
+            raise ValueError(f"`hd_num` must be a positive integer, got {hd_num!r}.")
+        if fix_ratio is not None and (
+            len(fix_ratio) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in fix_ratio)
+        ):
+            raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {fix_ratio!r}.")
         return settings
 
     def preprocess_video_frames(self, frames, **kwargs) -> torch.Tensor:

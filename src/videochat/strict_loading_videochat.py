@@ -4,7 +4,8 @@
 transformers loads a checkpoint with missing tensors by initialising them randomly and printing a load report; a
 converted folder that lost a tensor (a half-copied shard, a hand-edited file) then answers with random weights. Our
 classes refuse instead: a tensor the model needs that the checkpoint lacks, or (when loading the class the folder was
-saved as) a tensor the model does not have, is a `ValueError` naming the keys. `AutoModel*` classes call the model
+saved as) a tensor the model does not have, is a `ValueError` naming the keys; so is a tensor of the wrong shape
+(unless `ignore_mismatched_sizes=True`). `AutoModel*` classes call the model
 class's `from_pretrained`, so they are strict too.
 
 Opt out with `from_pretrained(..., strict=False)` to load partially on purpose (e.g. a new head on a converted
@@ -85,9 +86,15 @@ class StrictLoadingMixin:
                 partially as plain transformers does: missing tensors keep their fresh initialisation.
         """
         return_loading_info = kwargs.pop("output_loading_info", False)
+        ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         try:
+            # mismatched shapes are reported below with their names (transformers raises a bare RuntimeError)
             model, loading_info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+                pretrained_model_name_or_path,
+                *model_args,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,
+                **kwargs,
             )
         except (SafetensorError, OSError) as error:
             folder = Path(os.fspath(pretrained_model_name_or_path)) if pretrained_model_name_or_path else None
@@ -99,6 +106,17 @@ class StrictLoadingMixin:
                     "incomplete (an interrupted copy or download?); copy or convert it again"
                 ) from None
             raise
+        mismatched = sorted(loading_info.get("mismatched_keys") or ())
+        if mismatched and not ignore_mismatched_sizes:
+            shown = "; ".join(
+                f"{key}: {tuple(saved)} in the checkpoint, {tuple(ours)} in the model"
+                for key, saved, ours in mismatched[:_SHOWN_KEYS]
+            )
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained({str(pretrained_model_name_or_path)!r}): tensors of the wrong shape "
+                f"({shown}); the config does not describe these weights. Convert the folder again, or pass "
+                "ignore_mismatched_sizes=True to re-initialise them on purpose."
+            )
         problems = checkpoint_problems(cls, model, loading_info)
         if problems and strict:
             raise ValueError(

@@ -260,7 +260,11 @@ def to_rgb_frames(video) -> np.ndarray:
     if isinstance(video, (list, tuple)):
         if len(video) == 0:
             raise ValueError("The video is an empty list of frames.")
-        video = np.stack([_frame_to_array(frame) for frame in video])
+        frames = [_frame_to_array(frame) for frame in video]
+        sizes = sorted({frame.shape for frame in frames})
+        if len(sizes) > 1:
+            raise ValueError(f"The frames of a video must all have the same size, got {sizes[:3]}.")
+        video = np.stack(frames)
     else:
         video = _tensor_to_numpy(video)
     if not isinstance(video, np.ndarray):
@@ -314,6 +318,8 @@ def _to_uint8(video: np.ndarray) -> np.ndarray:
         return video
     if video.dtype == np.bool_:
         raise ValueError("Boolean arrays are not videos.")
+    if not (np.issubdtype(video.dtype, np.integer) or np.issubdtype(video.dtype, np.floating)):
+        raise ValueError(f"Video pixels must be integers or floats, got an array of dtype {video.dtype}.")
     if np.issubdtype(video.dtype, np.floating):
         if not np.isfinite(video).all():
             raise ValueError("The video array contains NaN or infinite values.")
@@ -767,6 +773,11 @@ def _load_with_decord(
         frames = reader.get_batch(indices.tolist()).asnumpy()
         timestamps = [float(reader.get_frame_timestamp(int(i))[0]) for i in indices]
     except (decord.DECORDError, RuntimeError) as error:
+        if _display_rotation(path):
+            raise ValueError(
+                f"decord cannot decode {path}: videos with rotation metadata break decord 0.6; use the default "
+                "PyAV backend (video_backend='pyav')."
+            ) from None
         raise ValueError(f"Could not decode {path} with decord; the file looks corrupt ({error}).") from error
     turns = _display_rotation(path) if apply_rotation else 0
     if turns:
@@ -911,8 +922,9 @@ def load_video_frames(
     `True`) turns files with rotation metadata upright.
     """
     check_sampling_arguments(num_frames, fps, sampling, bound)
-    if do_sample_frames is not None and not isinstance(do_sample_frames, (bool, np.bool_)):
-        raise ValueError(f"`do_sample_frames` must be True or False, got {do_sample_frames!r}.")
+    for name, value in (("do_sample_frames", do_sample_frames), ("apply_rotation", apply_rotation)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"`{name}` must be True or False, got {value!r}.")
     is_file = isinstance(video, (str, os.PathLike))
     video_fps = _metadata_value(metadata, "fps")
     if is_file:

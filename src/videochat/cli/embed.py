@@ -32,6 +32,7 @@ from transformers import AutoConfig, AutoImageProcessor
 
 from ..convert.output_safety import prepare_output_file, write_file_atomically
 from ..modeling_internvideo2 import InternVideo2ForVideoClassification, InternVideo2Model, InternVideo2VideoTextModel
+from .chat import looks_like_a_path
 from .devices import check_device, default_device
 from .errors import handles_errors, report_error
 
@@ -60,6 +61,8 @@ def expand_videos(arguments: list[str]) -> list[Path]:
 
 def load_embedding_model(folder: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """The model of a converted folder that produces video embeddings, and its image processor."""
+    if not Path(folder).expanduser().exists() and looks_like_a_path(str(folder)):
+        raise FileNotFoundError(f"model folder not found: {folder}")
     config = AutoConfig.from_pretrained(folder)
     if config.model_type == "internvideo2":
         model = InternVideo2VideoTextModel.from_pretrained(folder, dtype=dtype)

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError
 
 
@@ -64,7 +65,7 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
         return _describe_os_error(error), True
     if isinstance(error, UnicodeError):
         return f"text that is not valid UTF-8 ({error}); convert it to UTF-8", True
-    if isinstance(error, (ValueError, SafetensorError)):
+    if isinstance(error, (ValueError, SafetensorError, StrictDataclassError)):
         return str(error), True
     if isinstance(error, ImportError):
         return f"a package this needs is missing: {error}", True

@@ -49,6 +49,9 @@ def check_output_location(output: str | os.PathLike, inputs: Iterable, allow_ins
     inputs the output may lie inside, e.g. a folder of videos next to which an embedding file is written). Returns the
     resolved output.
     """
+    given = Path(output).expanduser()
+    if given.is_symlink() and not given.exists():
+        raise OutputError(f"the output {given} is a broken symbolic link; remove it or choose another output")
     target = resolved(output)
     may_contain = {resolved(path) for path in allow_inside if path is not None}
     for given in inputs:

@@ -412,6 +412,13 @@ def open_source(
             raise FileNotFoundError(f"--{name.replace('_', '-')} path not found: {path}")
     original_config, config_path = original_config_next_to(source)
     record = get_preset(preset) if preset is not None else None
+    if record is not None and original_config is not None:
+        found_layout = detect_layout(original_config, ())
+        if found_layout != record.layout:
+            raise ConversionError(
+                f"{source} is a {found_layout} checkpoint (from its original config) but preset {record.name!r} is a "
+                f"{record.layout} model; use {_suggested_presets(found_layout, None, None)} or omit --preset"
+            )
     if record is not None:
         layout = record.layout
     elif original_config is not None:

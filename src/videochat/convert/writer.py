@@ -113,7 +113,10 @@ class ShardWriter:
         some file systems cut writes short)."""
         view = memoryview(data).cast("B")
         while view:
-            count = self._handle.write(view)
+            try:
+                count = self._handle.write(view)
+            except OSError as error:  # name the file (a bare write error does not)
+                raise OSError(error.errno, error.strerror, str(self.path)) from None
             if not count:
                 raise OSError(f"{self.path}: the file system accepted no more data")
             view = view[count:]
