@@ -7,7 +7,6 @@ video is decoded and encoded once and reused for every turn.
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,11 +28,7 @@ class ChatError(Exception):
 
 def looks_like_a_path(name: str) -> bool:
     """A `--model` value that can only be a local folder (a Hub repo id is `name` or `owner/name`)."""
-    return (
-        name.startswith((".", "/", "~"))
-        or os.sep in name.strip("/").replace("/", "", 1)
-        or (os.altsep is not None and os.altsep in name)
-    )
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _check_local_folder(path: Path) -> None:
