@@ -23,6 +23,7 @@ from videochat.convert.converter import compare_with_model, convert, upload_to_h
 from videochat.convert.key_maps import INTERNVIDEO2_CHAT_KEY_MAP
 from videochat.convert.key_maps.internlm2 import internlm2_key_map, llama_text_config_from_internlm2
 from videochat.convert.keymap import SplitDim0, SplitGroupedQKV, UnknownKeysError, convert_shapes
+from videochat.convert.output_safety import OutputError
 from videochat.convert.presets import build_config
 from videochat.parity import verify_converted_folder
 from videochat.parity.internlm2 import build_converted_llm, converted_llm_config
@@ -356,12 +357,14 @@ def test_truncated_source_shard_gives_clear_error(tmp_path):
 
 def test_existing_output_is_not_overwritten(tmp_path):
     (tmp_path / "out").mkdir()
-    with pytest.raises(FileExistsError):
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="exists and is not empty"):
         convert(shared_path("fixtures", "internvideo2_chat", "tiny_hd"), tmp_path / "out", progress=False)
     assert (
         main([str(shared_path("fixtures", "internvideo2_chat", "tiny_hd")), str(tmp_path / "out"), "--no-progress"])
-        == 1
+        == 2
     )
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["notes.txt"]
 
 
 KILL_SCRIPT = """

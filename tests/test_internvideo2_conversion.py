@@ -11,6 +11,7 @@ from internvideo2_testing import STAGE1, STAGE1_OVERRIDES, STAGE2, convert_fixtu
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from videochat.cli import main as videochat_main
 from videochat.convert.checkpoint_io import UnsafeCheckpointError
 from videochat.convert.internvideo2 import (
     PRESETS,
@@ -22,6 +23,7 @@ from videochat.convert.internvideo2 import (
 )
 from videochat.convert.key_maps.internvideo2 import INTERNVIDEO2_VIDEO_TEXT_KEY_MAP
 from videochat.convert.keymap import UnknownKeysError
+from videochat.convert.output_safety import OutputError
 
 
 def manifest_shapes(name: str) -> dict:
@@ -206,7 +208,7 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, monkeypatch):
         )
     assert not (tmp_path / "out2").exists()
     convert_fixture("stage1", tmp_path / "out3")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputError, match="exists and is not empty"):
         convert_fixture("stage1", tmp_path / "out3")
 
 
@@ -248,9 +250,18 @@ def test_command_line(tmp_path, capsys):
     config = json.loads((tmp_path / "cls" / "config.json").read_text())
     assert (config["hidden_size"], config["num_attention_heads"], config["num_hidden_layers"]) == (384, 6, 1)
     assert config["hidden_act"] == "gelu_pytorch_tanh" and config["num_frames"] == 8 and config["dtype"] == "bfloat16"
-    assert main([str(tmp_path / "s14.pth"), str(tmp_path / "cls"), "--no-progress"]) == 1  # exists, no --overwrite
+    # failures go through the `videochat` dispatcher: one line, exit status 2
+    assert (
+        videochat_main(["convert-internvideo2", str(tmp_path / "s14.pth"), str(tmp_path / "cls"), "--no-progress"])
+        == 2
+    )
     assert "exists" in capsys.readouterr().err
     source = shared_path(*STAGE2)
-    assert main([str(source / "original_checkpoint.pth"), str(tmp_path / "out"), "--no-progress"]) == 1
+    assert (
+        videochat_main(
+            ["convert-internvideo2", str(source / "original_checkpoint.pth"), str(tmp_path / "out"), "--no-progress"]
+        )
+        == 2
+    )
     # a tiny 56-pixel model without its overrides: the shapes contradict the 224px default, said plainly
     assert "pos_embed has 64 patch rows, not a multiple of 256 (224px)" in capsys.readouterr().err

@@ -165,7 +165,7 @@ def test_embed_reports_an_undecodable_video_or_skips_it(converted, tmp_path, cap
                 "--no-progress",
             ]
         )
-        == 1
+        == 2
     )
     assert "cannot embed" in capsys.readouterr().err and not (tmp_path / "e.npy").exists()
     assert (

@@ -172,8 +172,12 @@ def test_folder_converted_by_0_1_0_gives_identical_logits(encoder):
 def test_processor_of_a_0_1_0_folder_loads(encoder):
     processor = VideoChatProcessor.from_pretrained(ASSETS_0_1_0 / encoder)
     pixels = torch.rand(4, 3, 28, 28)
-    batch = processor(text="<video> What happens?", videos=[pixels], return_tensors="pt")
+    # the tiny tokenizers of these folders know lowercase letters only: anything else becomes <unk>, which is also
+    # their placeholder id, and is refused with a clear error instead of adding a stray visual position
+    batch = processor(text="<video>what", videos=[pixels], return_tensors="pt")
     assert batch["input_ids"].shape[0] == 1 and "pixel_values_videos" in batch
+    with pytest.raises(ValueError, match="which this model uses for its <video> placeholder"):
+        processor(text="<video> What happens?", videos=[pixels], return_tensors="pt")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

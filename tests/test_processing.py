@@ -445,8 +445,10 @@ def test_bad_inputs(mistral_processor, tmp_path):
         mistral_processor(text="<video><video>", videos=[video, video], qformer_text=["only one"])
     with pytest.raises(FileNotFoundError, match="Video file not found"):
         mistral_processor(text="<video>", videos=str(tmp_path / "missing.mp4"))
-    with pytest.raises(ValueError, match="Only local video files"):
-        mistral_processor(text="<video>", videos="https://example.com/a.mp4")
+    with pytest.raises(ValueError, match="Only local video files and http"):
+        mistral_processor(text="<video>", videos="ftp://example.com/a.mp4")
+    with pytest.raises(ValueError, match="Could not download the video http://127.0.0.1:9/a.mp4"):
+        mistral_processor(text="<video>", videos="http://127.0.0.1:9/a.mp4")  # nothing listens there
     with pytest.raises(ValueError, match="audio"):
         mistral_processor(text="hi", audio=np.zeros(16000))
     with pytest.raises(ValueError, match="does not support the tokenizer option"):

@@ -25,6 +25,8 @@ from sentencepiece import sentencepiece_model_pb2
 from transformers import AutoTokenizer
 
 import videochat  # noqa: F401  (registers VideoChatTokenizer with AutoTokenizer)
+from videochat.cli import main as videochat_main
+from videochat.convert.output_safety import MARKER_NAME
 from videochat.convert.tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
 from videochat.tokenization_videochat import VideoChatTokenizer
 
@@ -445,9 +447,14 @@ def test_cli_and_atomic_replacement(small_model, tmp_path):
     output = tmp_path / "out"
     output.mkdir()
     (output / "stale.txt").write_text("old")
+    for extra in ([], ["--overwrite"]):  # a folder videochat did not write is never replaced
+        assert videochat_main(["convert-tokenizer", str(src), str(output), "--preset", "videochat-7b", *extra]) == 2
+        assert [path.name for path in output.iterdir()] == ["stale.txt"]
+    output = tmp_path / "new"
     assert main([str(src), str(output), "--preset", "videochat-7b"]) == 0
-    assert sorted(path.name for path in output.iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
-    assert [path.name for path in tmp_path.iterdir()] == ["out"]  # no staging folders left behind
+    assert sorted(path.name for path in output.iterdir()) == [MARKER_NAME, "tokenizer.json", "tokenizer_config.json"]
+    assert main([str(src), str(output), "--preset", "videochat-7b", "--overwrite"]) == 0  # ours: replaced
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["new", "out"]  # no staging folders left behind
     config = json.loads((output / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert config["tokenizer_class"] == "VideoChatTokenizer"
 

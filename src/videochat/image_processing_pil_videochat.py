@@ -34,7 +34,14 @@ from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import get_optimal_tiled_canvas
 from transformers.processing_utils import ImagesKwargs
 
-from .video_utils_videochat import is_array, is_single_frame, local_path, to_rgb_frames
+from .video_utils_videochat import (
+    download_to_temporary_file,
+    is_array,
+    is_single_frame,
+    is_url,
+    local_path,
+    to_rgb_frames,
+)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -522,6 +529,16 @@ class VideoChatImageProcessor(PilBackend):
             "std": settings["image_std"] if normalize else None,
         }
 
+
+        hd_num, fix_ratio = settings["hd_num"], settings["fix_ratio"]
+        if isinstance(hd_num, bool) or not isinstance(hd_num, (int, np.integer)) or hd_num < 1:
+            raise ValueError(f"`hd_num` must be a positive integer, got {hd_num!r}.")
+        if fix_ratio is not None and (
+            len(fix_ratio) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in fix_ratio)
+        ):
+            raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {fix_ratio!r}.")
+        return settings
+
     def preprocess_video_frames(self, frames, **kwargs) -> torch.Tensor:
         """
         One video's sampled frames (uint8 `(T, H, W, 3)`, or anything `to_rgb_frames` accepts) -> clips
@@ -622,13 +639,21 @@ def flat_images(images) -> list:
 
 
 def load_image(image):
-    """A PIL image (RGB) from a local path or `file://` URL, a PIL image as RGB, or an `(H, W[, C])` array."""
+    """A PIL image (RGB) from a local path, a `file://` or `http(s)://` URL (downloaded), a PIL image as RGB, or an
+    `(H, W[, C])` array."""
     if isinstance(image, (str, os.PathLike)):
         path = local_path(image, "image")
-        if not os.path.isfile(path):
+        if is_url(path):
+            temporary = download_to_temporary_file(path, "image")
+            try:
+                return _open_image_file(temporary, path)
+            finally:
+                os.unlink(temporary)
+        if not os.path.exists(path):
             raise FileNotFoundError(f"Image file not found: {path}")
-        with Image.open(path) as opened:
-            return opened.convert("RGB")
+        if not os.path.isfile(path):
+            raise ValueError(f"{path} is not an image file (a folder, pipe or device)")
+        return _open_image_file(path, path)
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, torch.Tensor):
@@ -639,6 +664,14 @@ def load_image(image):
 def _size_dict(size, **kwargs) -> dict:
     """A size given as an int, a sequence, a dict or a `SizeDict` as a plain dict (`get_size_dict`'s rules)."""
     return dict(size) if isinstance(size, (dict, SizeDict)) else get_size_dict(size, **kwargs)
+
+
+def _open_image_file(path: str, name: str) -> Image.Image:
+    try:
+        with Image.open(path) as opened:
+            return opened.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"Could not read {name} as an image ({error}).") from None
 
 
 def _is_single_video(videos) -> bool:

@@ -31,6 +31,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .configuration_internvideo2 import InternVideo2Config, InternVideo2TextConfig, InternVideo2VisionConfig
 from .modeling_videochat_vision import VideoChatInternVideo2VisionModel
+from .strict_loading_videochat import StrictLoadingMixin
 
 
 def build_vision_tower(config: InternVideo2VisionConfig) -> PreTrainedModel:
@@ -176,7 +177,7 @@ class InternVideo2TextEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class InternVideo2PreTrainedModel(PreTrainedModel):
+class InternVideo2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     """Shared class attributes and the initialisation of our custom parameters (the vision tower initialises its
     own)."""
 

@@ -11,10 +11,14 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
 from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_videochat import VideoChatConfig
+from .strict_loading_videochat import StrictLoadingMixin
+
+
+logger = logging.get_logger(__name__)
 
 
 @dataclass
@@ -81,7 +85,7 @@ class VideoChatCausalLMOutputWithPast(ModelOutput):
     video_hidden_states: torch.FloatTensor | None = None
 
 
-class VideoChatPreTrainedModel(PreTrainedModel):
+class VideoChatPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     """Base class of the composite VideoChat models."""
 
     config: VideoChatConfig
@@ -300,6 +304,11 @@ class VideoChatModel(VideoChatPreTrainedModel):
         num_tokens = int(mask.sum())
         # (clips, queries, hidden) from the encoder, or already flattened (positions, hidden)
         num_feature_rows = features.shape[0] * features.shape[1] if features.ndim == 3 else features.shape[0]
+        if num_tokens == 0 and num_feature_rows:
+            raise ValueError(
+                f"{name} inputs were passed but the prompt has no <{name}> placeholder positions (id {token_id}); "
+                f"put <{name}> in the text and let the processor expand it, or leave the {name} out"
+            )
         if num_tokens != num_feature_rows:
             raise ValueError(
                 f"{name.capitalize()} features and {name} tokens do not match, tokens: {num_tokens}, features: "
@@ -308,6 +317,42 @@ class VideoChatModel(VideoChatPreTrainedModel):
                 f"number of <{name}> placeholders against the {name}s passed)"
             )
         return mask.unsqueeze(-1).expand_as(inputs_embeds).to(inputs_embeds.device)
+
+    def _check_prompt_ids(self, input_ids: torch.LongTensor, has_video: bool, has_image: bool) -> None:
+        """Ids outside the vocabulary and placeholders without their media are errors (transformers would raise an
+        `IndexError` deep in the embedding, or answer without the video). A placeholder is a run of
+        `num_visual_queries` placeholder ids, as the processor writes them: a lone id is text (folders of videochat
+        0.1.0 use `<unk>` as placeholder)."""
+        if input_ids.is_floating_point():
+            raise ValueError(f"`input_ids` must hold integer token ids, got {input_ids.dtype}")
+        video_id, image_id = self.config.video_token_id, self.config.image_token_id
+        for token_id, present, name, key in (
+            (video_id, has_video or (video_id == image_id and has_image), "video", "pixel_values_videos"),
+            (image_id, has_image or (video_id == image_id and has_video), "image", "pixel_values"),
+        ):
+            if not present and _has_run(input_ids == token_id, self.config.num_visual_queries):
+                raise ValueError(
+                    f"the prompt has <{name}> placeholder positions (id {token_id}) but no `{key}` were passed; pass "
+                    f"the {name} with the text (the processor returns both), or remove the <{name}> placeholder"
+                )
+        placeholders = (input_ids == video_id) | (input_ids == image_id)
+        text_ids = input_ids[~placeholders]
+        vocab_size = self.get_input_embeddings().num_embeddings
+        if text_ids.numel() and (int(text_ids.min()) < 0 or int(text_ids.max()) >= vocab_size):
+            bad = sorted({int(i) for i in text_ids[(text_ids < 0) | (text_ids >= vocab_size)].tolist()})[:5]
+            raise ValueError(
+                f"`input_ids` hold id(s) {bad} outside the LLM vocabulary (0 .. {vocab_size - 1}); tokenize with this "
+                "model's own tokenizer / processor"
+            )
+
+    def _warn_past_max_positions(self, length: int) -> None:
+        max_positions = getattr(self.config.text_config, "max_position_embeddings", None)
+        if max_positions and length > max_positions:
+            logger.warning_once(
+                f"The sequence ({length} positions, visual placeholders included) is longer than the LLM's "
+                f"max_position_embeddings ({max_positions}); outputs past that length are unreliable. Use fewer "
+                "frames / HD tiles or a shorter prompt."
+            )
 
     def _merge_features(self, input_ids, inputs_embeds, features_output, token_id: int, name: str):
         features = features_output.pooler_output
@@ -369,6 +414,10 @@ class VideoChatModel(VideoChatPreTrainedModel):
 
         _check_grid(video_grid_thw, pixel_values_videos, "video")
         _check_grid(image_grid_thw, pixel_values, "image")
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if input_ids is not None and past_length == 0:  # checked once, on the prompt (not on every decoding step)
+            self._check_prompt_ids(input_ids, has_video, has_image)
+        self._warn_past_max_positions(past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1])
         if inputs_embeds is None:
             inputs_embeds = self.embed_text_positions(input_ids)
 
@@ -418,6 +467,13 @@ class VideoChatModel(VideoChatPreTrainedModel):
             image_hidden_states=image_features,
             video_hidden_states=video_features,
         )
+
+
+def _has_run(mask: torch.BoolTensor, length: int) -> bool:
+    """Whether a row of `mask` has `length` consecutive `True` values."""
+    if mask.shape[-1] < length or not bool(mask.any()):
+        return False
+    return bool(mask.unfold(-1, length, 1).all(-1).any())
 
 
 def _encoder_kwargs(kwargs: dict) -> dict:

@@ -28,6 +28,7 @@ from .configuration_videochat import (
     VideoChatInternVideo2VisionConfig,
     VideoChatUMTVisionConfig,
 )
+from .strict_loading_videochat import StrictLoadingMixin
 
 
 # The sinusoid table of UMT is always built for 4 frames (`ckpt_num_frame` default) and resampled in time.
@@ -103,7 +104,7 @@ class VideoChatFloat32LayerNorm(nn.LayerNorm):
         return output.to(hidden_states.dtype)
 
 
-class VideoChatVisionPreTrainedModel(PreTrainedModel):
+class VideoChatVisionPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     """Base of every video encoder (see the module docstring for inputs and outputs)."""
 
     base_model_prefix = "vision_model"

@@ -10,6 +10,8 @@ special tokens to every segment, VideoChat2 / VideoChat only to the first), the 
 positions. Tokenizing the joined string instead gives different ids at the seams.
 """
 
+import os
+
 import torch
 from tokenizers import AddedToken
 from transformers.feature_extraction_utils import BatchFeature
@@ -57,12 +59,15 @@ class VideoChatVideosKwargs(VideosKwargs, total=False):
         the demos' middle-of-segment `get_index`).
     bound (`tuple[float, float]`): `(start_s, end_s)` window for `sampling="mvbench"`.
     video_backend (`str`): `"pyav"` (default) or `"decord"` for video files.
+    apply_rotation (`bool`): turn video files with rotation metadata upright (default `True`; `False` keeps the stored
+        orientation, as the original decord-based code read it).
     hd_mode, hd_num, fix_ratio, hd_padding, add_global_view, resize_mode: see [`VideoChatImageProcessor`].
     """
 
     sampling: str | None
     bound: tuple[float, float] | list[float] | None
     video_backend: str | None
+    apply_rotation: bool | None
     hd_mode: str | None
     hd_num: int | None
     fix_ratio: tuple[int, int] | list[int] | None
@@ -249,6 +254,20 @@ class VideoChatProcessor(ProcessorMixin):
         """The video settings of the image processor, where serving engines (vLLM) look for a video processor."""
         return VideoChatVideoProcessorView(self.image_processor)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """[`ProcessorMixin.from_pretrained`]; a local folder without its LLM tokenizer file is a clear error
+        (transformers would suggest installing sentencepiece)."""
+        folder = os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
+        if os.path.isdir(folder) and not any(
+            os.path.isfile(os.path.join(folder, name)) for name in ("tokenizer.json", "tokenizer.model")
+        ):
+            raise FileNotFoundError(
+                f"{folder} has no tokenizer.json: the converted folder is incomplete. Convert it again (`videochat "
+                "convert`), or write the tokenizer with `videochat convert-tokenizer` and copy its files there."
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     @property
     def model_input_names(self) -> list[str]:
         return [
@@ -360,8 +379,16 @@ class VideoChatProcessor(ProcessorMixin):
         if text is None:
             return None
         if isinstance(text, str):
-            return [text]
+            text = [text]
         if isinstance(text, (list, tuple)) and len(text) > 0 and all(isinstance(sample, str) for sample in text):
+            for sample in text:
+                try:
+                    sample.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"`text` {sample[:40]!r} is not valid Unicode (it holds lone surrogates, e.g. from "
+                        "undecodable bytes); decode the input as UTF-8 first."
+                    ) from None
             return list(text)
         raise ValueError("`text` must be a string or a non-empty list of strings.")
 

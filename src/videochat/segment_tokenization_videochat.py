@@ -74,6 +74,20 @@ class SegmentTokenizer:
         """Whether the tokenizer's special tokens go on text segment `segment_index` (when they are asked for)."""
         return self.add_bos_to_every_segment or (segment_index == 0 and self.add_bos_to_first_segment)
 
+    def _check_no_placeholder_ids(self, piece: str, ids: list[int]) -> None:
+        """Text that tokenizes to a placeholder id (folders of videochat 0.1.0 use `<unk>`, id 0, as placeholder: a
+        typed `<unk>` or a character the tokenizer does not know) would be taken for a visual position."""
+        clashes = {token: i for token, i in self.placeholder_ids.items() if i in ids}
+        if clashes:
+            token, token_id = next(iter(clashes.items()))
+            name = self.tokenizer.convert_ids_to_tokens(token_id)
+            raise ValueError(
+                f"The text {piece[:60]!r} tokenizes to id {token_id} ({name!r}), which this model uses for its "
+                f"{token} placeholder: the text contains {name!r} or characters the tokenizer does not know (e.g. "
+                "emoji). Remove them, or re-convert the checkpoint with `videochat convert` (distinct placeholder "
+                "tokens)."
+            )
+
     def pieces(self, text: str, item_spans: list[tuple[int, int]]) -> list[tuple[int, str, bool]]:
         """`(start, piece, is_visual)` of one expanded prompt: the text segments between items (empty ones too, the
         originals encode them), and inside each item the placeholder runs and the separator text between clips."""
@@ -104,6 +118,7 @@ class SegmentTokenizer:
                 continue
             specials = add_special_tokens and self.segment_gets_special_tokens(segment_index)
             encoded = self.tokenizer(piece, add_special_tokens=specials, return_offsets_mapping=with_offsets)
+            self._check_no_placeholder_ids(piece, encoded["input_ids"])
             ids.extend(encoded["input_ids"])
             types.extend([0] * len(encoded["input_ids"]))
             if with_offsets:

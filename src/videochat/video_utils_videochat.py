@@ -15,13 +15,29 @@ key frame they depend on, seeks to each group's key frame, stops feeding packets
 picture has been sent and drains the decoder. Groups are decoded concurrently, longest first, one container per
 thread (PyAV releases the GIL while decoding); disposable (non-reference) pictures that are not wanted are
 skipped by the decoder, and only wanted frames are converted to RGB.
+
+What a video input means:
+
+* a local path is opened as a file, never as an ffmpeg URL or protocol (a file named `concat:a.mp4` or `pipe:0` is
+  that file); it must be a regular file (not a folder, pipe or device). `file://` URLs are local paths;
+* an `http://` / `https://` string is downloaded to a temporary file first (without a network: a clear error); other
+  URL schemes are refused;
+* a file whose header declares more frames than it holds (a truncated download or copy) is sampled from the frames
+  it really holds, with a warning that names both counts; frames that cannot be decoded are an error;
+* rotation metadata (the display matrix of phone videos) is applied by default, so frames come out as players show
+  them (`apply_rotation=False` returns the stored orientation, which is what the original decord-based code saw).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import stat
+import tempfile
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,17 +46,23 @@ from functools import partial
 import numpy as np
 import torch
 from PIL import Image
+from transformers.utils import logging
 from transformers.video_utils import VideoMetadata
+
+
+logger = logging.get_logger(__name__)
 
 
 SAMPLING_STRATEGIES = ("segments", "mvbench", "uniform", "fps")
 # Keyword arguments of `load_video_frames` that choose the frames of a video.
-FRAME_SAMPLING_KEYS = ("do_sample_frames", "num_frames", "fps", "sampling", "bound", "video_backend")
+FRAME_SAMPLING_KEYS = ("do_sample_frames", "num_frames", "fps", "sampling", "bound", "video_backend", "apply_rotation")
 VIDEO_BACKENDS = ("pyav", "decord")
 
 # When the next wanted frame lies this many frames (or fewer) past the current decoding position, decoding on is
 # cheaper than a seek even if a key frame lies in between.
 _MAX_FRAMES_DECODED_INSTEAD_OF_SEEK = 12
+URL_SCHEMES = ("http://", "https://")
+DOWNLOAD_TIMEOUT_SECONDS = 60
 
 
 @dataclass
@@ -60,11 +82,40 @@ class VideoChatVideoMetadata(VideoMetadata):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_sampling_arguments(num_frames=None, fps=None, sampling=None, bound=None, frames_indices=None) -> None:
+    """Refuse sampling arguments of the wrong type or range with a message naming the argument (`num_frames="8"`
+    would otherwise fail deep inside numpy)."""
+    if num_frames is not None and (not _is_integer(num_frames) or num_frames < 1):
+        raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
+    if fps is not None and (not _is_number(fps) or not np.isfinite(fps) or fps <= 0):
+        raise ValueError(f"`fps` must be a positive number, got {fps!r}.")
+    if sampling is not None and sampling not in SAMPLING_STRATEGIES:
+        raise ValueError(f"Unknown frame sampling {sampling!r}; choose one of {SAMPLING_STRATEGIES}.")
+    if bound is not None and (
+        not isinstance(bound, (list, tuple, np.ndarray))
+        or len(bound) != 2
+        or not all(_is_number(value) and np.isfinite(value) for value in bound)
+    ):
+        raise ValueError(f"`bound` must be a (start_seconds, end_seconds) pair of numbers, got {bound!r}.")
+    if frames_indices is not None and (
+        isinstance(frames_indices, (str, bytes)) or not all(_is_integer(index) for index in np.ravel(frames_indices))
+    ):
+        raise ValueError(f"`frames_indices` must be a list of integers, got {frames_indices!r}.")
+
+
 def _check_counts(total_num_frames: int, num_frames: int) -> None:
     if total_num_frames is None or int(total_num_frames) < 1:
         raise ValueError(f"The video has no frames to sample from (total_num_frames={total_num_frames}).")
-    if num_frames is None or int(num_frames) < 1:
-        raise ValueError(f"`num_frames` must be a positive integer, got {num_frames}.")
+    if num_frames is None or not _is_integer(num_frames) or int(num_frames) < 1:
+        raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
 
 
 def get_segment_indices(total_num_frames: int, num_segments: int) -> np.ndarray:
@@ -209,7 +260,11 @@ def to_rgb_frames(video) -> np.ndarray:
     if isinstance(video, (list, tuple)):
         if len(video) == 0:
             raise ValueError("The video is an empty list of frames.")
-        video = np.stack([_frame_to_array(frame) for frame in video])
+        frames = [_frame_to_array(frame) for frame in video]
+        sizes = sorted({frame.shape for frame in frames})
+        if len(sizes) > 1:
+            raise ValueError(f"The frames of a video must all have the same size, got {sizes[:3]}.")
+        video = np.stack(frames)
     else:
         video = _tensor_to_numpy(video)
     if not isinstance(video, np.ndarray):
@@ -263,6 +318,8 @@ def _to_uint8(video: np.ndarray) -> np.ndarray:
         return video
     if video.dtype == np.bool_:
         raise ValueError("Boolean arrays are not videos.")
+    if not (np.issubdtype(video.dtype, np.integer) or np.issubdtype(video.dtype, np.floating)):
+        raise ValueError(f"Video pixels must be integers or floats, got an array of dtype {video.dtype}.")
     if np.issubdtype(video.dtype, np.floating):
         if not np.isfinite(video).all():
             raise ValueError("The video array contains NaN or infinite values.")
@@ -280,16 +337,56 @@ def _to_uint8(video: np.ndarray) -> np.ndarray:
 
 
 def _check_video_path(path) -> str:
+    """A local video file: it must exist and be a regular, non-empty file (a pipe or device would block or never
+    end)."""
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"Expected a path to a video file, got {type(path).__name__}.")
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Video file not found: {path}")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Video file not found: {path}") from None
+    except OSError as error:
+        raise ValueError(f"Cannot read the video file {path} ({error.strerror}).") from None
+    if stat.S_ISDIR(mode):
         raise ValueError(f"Expected a video file, got a directory: {path}")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a pipe, socket or device); save the video to a file first.")
     if os.path.getsize(path) == 0:
         raise ValueError(f"The video file is empty (0 bytes): {path}")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"Cannot read the video file {path} (permission denied).")
     return path
+
+
+def _as_file_url(path: str) -> str:
+    """The name ffmpeg opens as exactly this file: without the `file:` protocol, names such as `concat:a.mp4`,
+    `pipe:0` or `subfile,,...` select other ffmpeg protocols."""
+    return "file:" + os.path.abspath(path)
+
+
+def is_url(value) -> bool:
+    return isinstance(value, str) and value.lower().startswith(URL_SCHEMES)
+
+
+def download_to_temporary_file(url: str, kind: str = "video") -> str:
+    """Download an `http(s)://` URL to a temporary file (the caller deletes it); a clear error without a network."""
+    suffix = os.path.splitext(url.split("?", 1)[0].split("#", 1)[0])[1][:8]
+    handle, temporary = tempfile.mkstemp(prefix="videochat-", suffix=suffix)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, os.fdopen(handle, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        os.unlink(temporary)
+        reason = getattr(error, "reason", None) or error
+        raise ValueError(
+            f"Could not download the {kind} {url} ({reason}). Check the network connection, or download the file and "
+            "pass its local path."
+        ) from None
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary
 
 
 @dataclass
@@ -299,6 +396,7 @@ class _PacketIndex:
     frame_pts: np.ndarray
     keyframe_pts: np.ndarray
     disposable_pts: frozenset
+    num_corrupt: int = 0
 
 
 def _is_disposable_h264_packet(data: memoryview) -> bool:
@@ -326,8 +424,12 @@ def _read_packet_index(container, stream) -> _PacketIndex:
         and (stream.codec_context.extradata[4] & 0x3) == 3  # 4-byte NAL lengths
     )
     frame_pts, keyframe_pts, disposable = [], [], set()
+    num_corrupt = 0
     for packet in container.demux(stream):
         if packet.size == 0:
+            continue
+        if packet.is_corrupt:  # e.g. the last, partly present packet of a truncated file
+            num_corrupt += 1
             continue
         if packet.pts is None:
             raise _NoTimestamps()
@@ -340,6 +442,7 @@ def _read_packet_index(container, stream) -> _PacketIndex:
         frame_pts=np.sort(np.asarray(frame_pts, dtype=np.int64)),
         keyframe_pts=np.sort(np.asarray(keyframe_pts, dtype=np.int64)),
         disposable_pts=frozenset(disposable),
+        num_corrupt=num_corrupt,
     )
 
 
@@ -370,8 +473,12 @@ def _plan_groups(index: _PacketIndex, wanted_pts: list[int]) -> list[tuple[int, 
     return groups
 
 
-def _frame_to_rgb(frame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
+def _frame_to_rgb(frame, apply_rotation: bool = True) -> np.ndarray:
+    """RGB pixels of a decoded frame, turned as players show it when `apply_rotation` (the display matrix gives a
+    counter-clockwise rotation in degrees)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = int(round(frame.rotation / 90)) % 4 if apply_rotation and frame.rotation else 0
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def _set_codec_threads(stream, codec_threads: int, frame_threads: bool) -> None:
@@ -384,7 +491,13 @@ def _set_codec_threads(stream, codec_threads: int, frame_threads: bool) -> None:
 
 
 def _decode_group(
-    container, stream, seek_pts: int | None, wanted: list[int], disposable: frozenset, skip_disposable: bool
+    container,
+    stream,
+    seek_pts: int | None,
+    wanted: list[int],
+    disposable: frozenset,
+    skip_disposable: bool,
+    apply_rotation: bool = True,
 ) -> dict[int, np.ndarray]:
     """
     Decode the frames `wanted` (sorted time stamps) that depend on the key frame at `seek_pts` (`None`: decode
@@ -407,7 +520,7 @@ def _decode_group(
             if not found and pts > wanted[0]:
                 raise _SeekMissed()
             if pts in wanted_set and pts not in found:
-                found[pts] = _frame_to_rgb(frame)
+                found[pts] = _frame_to_rgb(frame, apply_rotation)
 
     if seek_pts is not None:
         # Seeking also flushes the decoder, so a container can serve several groups.
@@ -415,7 +528,7 @@ def _decode_group(
     codec = stream.codec_context
     skipping = False
     for packet in container.demux(stream):
-        if not packet.size:
+        if not packet.size or packet.is_corrupt:
             continue
         if skip_disposable:
             skip = packet.pts in disposable and packet.pts not in wanted_set
@@ -433,7 +546,12 @@ def _decode_group(
 
 
 def _decode_groups(
-    path: str, stream_index: int, groups: list[tuple[int, list[int]]], index: _PacketIndex, workers: int
+    path: str,
+    stream_index: int,
+    groups: list[tuple[int, list[int]]],
+    index: _PacketIndex,
+    workers: int,
+    apply_rotation: bool = True,
 ) -> dict[int, np.ndarray]:
     """
     Decode every group with `min(workers, len(groups))` threads (PyAV releases the GIL while decoding). Each thread
@@ -454,7 +572,7 @@ def _decode_groups(
     found: dict[int, np.ndarray] = {}
 
     def work() -> None:
-        with av.open(path) as container:
+        with av.open(_as_file_url(path)) as container:
             stream = container.streams[stream_index]
             _set_codec_threads(stream, codec_threads, frame_threads)
             fresh = True
@@ -471,6 +589,7 @@ def _decode_groups(
                         wanted,
                         index.disposable_pts,
                         skip_disposable=not frame_threads,
+                        apply_rotation=apply_rotation,
                     )
                 except BaseException:
                     with lock:
@@ -496,7 +615,9 @@ def _group_cost(index: _PacketIndex, seek_pts: int, wanted: list[int]) -> int:
     return int(stop - start + 1)
 
 
-def _decode_sequential(path: str, stream_index: int, indices: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+def _decode_sequential(
+    path: str, stream_index: int, indices: np.ndarray, apply_rotation: bool = True
+) -> tuple[dict[int, np.ndarray], int]:
     """Fallback for streams without time stamps or with an inexact index: count frames from the start."""
     import av
 
@@ -504,13 +625,13 @@ def _decode_sequential(path: str, stream_index: int, indices: np.ndarray) -> tup
     last = int(indices.max())
     found: dict[int, np.ndarray] = {}
     count = 0
-    with av.open(path) as container:
+    with av.open(_as_file_url(path)) as container:
         stream = container.streams[stream_index]
         stream.thread_type = "AUTO"
         for position, frame in enumerate(container.decode(stream)):
             count = position + 1
             if position in wanted:
-                found[position] = _frame_to_rgb(frame)
+                found[position] = _frame_to_rgb(frame, apply_rotation)
             if position >= last:
                 break
     return found, count
@@ -520,7 +641,7 @@ def _open_pyav(path: str):
     import av
 
     try:
-        container = av.open(path)
+        container = av.open(_as_file_url(path))
     except av.error.FileNotFoundError as error:
         raise FileNotFoundError(f"Video file not found: {path}") from error
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as error:
@@ -538,14 +659,29 @@ def _stream_fps(stream) -> float | None:
     return None
 
 
-def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int):
+def _warn_if_truncated(path: str, declared: int, index: _PacketIndex) -> None:
+    """A header that declares more frames than the file holds means a cut file (an interrupted download or copy):
+    sampling then spreads over the frames that are there, and the user is told."""
+    present = len(index.frame_pts)
+    if declared and declared > present:
+        logger.warning(
+            f"{path}: the header declares {declared} frames but the file holds {present}"
+            + (f" (and {index.num_corrupt} cut-off packet(s))" if index.num_corrupt else "")
+            + "; it looks truncated (an interrupted download or copy?). Frames are sampled from the "
+            f"{present} present ones; re-download or repair the file to use the whole video."
+        )
+
+
+def _load_with_pyav(
+    path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int, apply_rotation: bool = True
+):
     import av
 
     container = _open_pyav(path)
     try:
         stream = container.streams.video[0]
         stream_index = stream.index
-        width, height = stream.codec_context.width, stream.codec_context.height
+        declared_num_frames = int(stream.frames or 0)
         video_fps = _stream_fps(stream)
         time_base = float(stream.time_base) if stream.time_base else None
         try:
@@ -559,6 +695,8 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
 
     if index is not None and len(index.frame_pts) == 0:
         raise ValueError(f"The video stream of {path} contains no frames.")
+    if index is not None:
+        _warn_if_truncated(path, declared_num_frames, index)
     total_num_frames = len(index.frame_pts) if index is not None else stream.frames
     if index is None and not total_num_frames:
         raise ValueError(f"Cannot count the frames of {path} (no time stamps and no frame count in the header).")
@@ -568,7 +706,7 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
         if index is None:
             raise _SeekMissed()
         wanted = sorted({int(index.frame_pts[i]) for i in indices})
-        by_pts = _decode_groups(path, stream_index, _plan_groups(index, wanted), index, workers)
+        by_pts = _decode_groups(path, stream_index, _plan_groups(index, wanted), index, workers, apply_rotation)
         missing = [pts for pts in wanted if pts not in by_pts]
         if missing:
             raise ValueError(
@@ -578,7 +716,7 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
         frames = np.stack([by_pts[int(index.frame_pts[i])] for i in indices])
         timestamps = [float(index.frame_pts[i]) * time_base for i in indices] if time_base else None
     except _SeekMissed:
-        by_position, count = _decode_sequential(path, stream_index, indices)
+        by_position, count = _decode_sequential(path, stream_index, indices, apply_rotation)
         missing = [int(i) for i in indices if int(i) not in by_position]
         if missing:
             raise ValueError(
@@ -593,8 +731,8 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
     metadata = VideoChatVideoMetadata(
         total_num_frames=int(total_num_frames),
         fps=video_fps,
-        width=width,
-        height=height,
+        width=int(frames.shape[2]),  # as displayed (after rotation)
+        height=int(frames.shape[1]),
         duration=(total_num_frames / video_fps) if video_fps else None,
         video_backend="pyav",
         frames_indices=[int(i) for i in indices],
@@ -603,13 +741,27 @@ def _load_with_pyav(path: str, sample_indices: Callable[[VideoMetadata], np.ndar
     return frames, metadata
 
 
-def _load_with_decord(path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int):
+def _display_rotation(path: str) -> int:
+    """Counter-clockwise quarter turns of a file's display matrix (read from its first frame with PyAV)."""
+    import av
+
+    try:
+        with av.open(_as_file_url(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.error.FFmpegError, StopIteration):
+        return 0
+    return int(round(frame.rotation / 90)) % 4 if frame is not None and frame.rotation else 0
+
+
+def _load_with_decord(
+    path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int, apply_rotation: bool = True
+):
     try:
         import decord
     except ImportError as error:
         raise ImportError("backend='decord' needs the `decord` package: pip install decord") from error
     try:
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=max(0, num_threads or 0))
+        reader = decord.VideoReader(_as_file_url(path), ctx=decord.cpu(0), num_threads=max(0, num_threads or 0))
     except (decord.DECORDError, RuntimeError) as error:
         raise ValueError(f"Could not open {path} as a video with decord ({error}).") from error
     total_num_frames = len(reader)
@@ -621,7 +773,15 @@ def _load_with_decord(path: str, sample_indices: Callable[[VideoMetadata], np.nd
         frames = reader.get_batch(indices.tolist()).asnumpy()
         timestamps = [float(reader.get_frame_timestamp(int(i))[0]) for i in indices]
     except (decord.DECORDError, RuntimeError) as error:
+        if _display_rotation(path):
+            raise ValueError(
+                f"decord cannot decode {path}: videos with rotation metadata break decord 0.6; use the default "
+                "PyAV backend (video_backend='pyav')."
+            ) from None
         raise ValueError(f"Could not decode {path} with decord; the file looks corrupt ({error}).") from error
+    turns = _display_rotation(path) if apply_rotation else 0
+    if turns:
+        frames = np.ascontiguousarray(np.rot90(frames, turns, axes=(1, 2)))
     metadata = VideoChatVideoMetadata(
         total_num_frames=int(total_num_frames),
         fps=video_fps,
@@ -655,13 +815,15 @@ def load_video(
     num_threads: int = 0,
     video_fps: float | None = None,
     sample_indices_fn: Callable[..., np.ndarray] | None = None,
+    apply_rotation: bool = True,
 ) -> tuple[np.ndarray, VideoChatVideoMetadata]:
     """
-    Decode the sampled frames of a video.
+    Decode the sampled frames of a video (see the module docstring for what paths and URLs mean).
 
     Args:
         video (`str`, `os.PathLike`, array, tensor or list of frames):
-            A local video file, or frames already in memory (then only sampling and RGB conversion happen).
+            A local video file (always opened as a file), an `http(s)://` URL (downloaded first), or frames already
+            in memory (then only sampling and RGB conversion happen).
         num_frames (`int`, *optional*, defaults to 8):
             Number of frames (segments) to sample; with `sampling="fps"` an upper bound.
         sampling (`str`, *optional*, defaults to `"segments"`):
@@ -681,6 +843,9 @@ def load_video(
         sample_indices_fn (`Callable`, *optional*):
             `fn(metadata) -> indices`, called with the stream's `VideoMetadata` (`total_num_frames`, `fps`); replaces
             the sampling arguments above.
+        apply_rotation (`bool`, *optional*, defaults to `True`):
+            Turn frames of files with rotation metadata (phone videos) upright, as players show them. `False` keeps
+            the stored orientation (what the original decord-based code saw).
 
     Returns:
         `tuple[np.ndarray, VideoChatVideoMetadata]`: uint8 RGB frames `(T, H, W, 3)` and their metadata.
@@ -688,16 +853,28 @@ def load_video(
     if backend not in VIDEO_BACKENDS:
         raise ValueError(f"Unknown video backend {backend!r}; choose one of {VIDEO_BACKENDS}.")
     if sample_indices_fn is None:
+        check_sampling_arguments(num_frames, fps, sampling, bound, frames_indices)
         sample_indices_fn = _default_sampler(num_frames, sampling, fps, bound, frames_indices)
     if isinstance(video, (str, os.PathLike)):
-        path = _check_video_path(video)
-        if backend == "decord":
-            return _load_with_decord(path, sample_indices_fn, num_threads)
-        return _load_with_pyav(path, sample_indices_fn, num_threads)
+        video = local_path(video, "video")
+        if is_url(video):
+            temporary = download_to_temporary_file(video)
+            try:
+                return _load_file(temporary, backend, sample_indices_fn, num_threads, apply_rotation)
+            finally:
+                os.unlink(temporary)
+        return _load_file(video, backend, sample_indices_fn, num_threads, apply_rotation)
 
     frames = to_rgb_frames(video)
     indices = _checked_indices(sample_indices_fn, len(frames), video_fps)
     return frames[indices], _memory_metadata(frames, indices, video_fps)
+
+
+def _load_file(path, backend: str, sample_indices_fn, num_threads: int, apply_rotation: bool):
+    path = _check_video_path(path)
+    if backend == "decord":
+        return _load_with_decord(path, sample_indices_fn, num_threads, apply_rotation)
+    return _load_with_pyav(path, sample_indices_fn, num_threads, apply_rotation)
 
 
 def _default_sampler(num_frames, sampling, fps, bound, frames_indices) -> Callable[[VideoMetadata], np.ndarray]:
@@ -735,13 +912,19 @@ def load_video_frames(
     bound: Sequence[float] | None = None,
     video_backend: str | None = None,
     default_num_frames: int = 8,
+    apply_rotation: bool | None = None,
 ) -> tuple[np.ndarray, VideoChatVideoMetadata]:
     """
     The frames a processor works on: a video file is always decoded and sampled (`num_frames`, default
     `default_num_frames`; `fps`; `sampling`; `bound`); in-memory frames are sampled only when asked
     (`do_sample_frames=True`, or `num_frames` / `fps` / `bound` given) and otherwise used as they are. `metadata`
-    (a dict or `VideoMetadata`) gives an in-memory video's `fps` and `frames_indices`.
+    (a dict or `VideoMetadata`) gives an in-memory video's `fps` and `frames_indices`. `apply_rotation` (default
+    `True`) turns files with rotation metadata upright.
     """
+    check_sampling_arguments(num_frames, fps, sampling, bound)
+    for name, value in (("do_sample_frames", do_sample_frames), ("apply_rotation", apply_rotation)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"`{name}` must be True or False, got {value!r}.")
     is_file = isinstance(video, (str, os.PathLike))
     video_fps = _metadata_value(metadata, "fps")
     if is_file:
@@ -775,6 +958,7 @@ def load_video_frames(
         bound=bound,
         backend=video_backend or "pyav",
         video_fps=None if is_file else video_fps,
+        apply_rotation=True if apply_rotation is None else bool(apply_rotation),
     )
 
 
@@ -830,12 +1014,17 @@ def per_video(value, count: int, name: str) -> list:
 
 
 def local_path(path, kind: str = "video") -> str:
-    """A local file path from `path` or a `file://` URL; other URLs are refused (download them first)."""
+    """A local file path from `path` or a `file://` URL; `http(s)://` URLs are returned as they are (downloaded by
+    the loaders); other URL schemes are refused."""
     path = os.fspath(path)
     if path.startswith("file://"):
         path = path[len("file://") :]
+    elif is_url(path):
+        return path
     elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
-        raise ValueError(f"Only local {kind} files are supported, got the URL {path!r}; download it first.")
+        raise ValueError(
+            f"Only local {kind} files and http(s):// URLs are supported, got the URL {path!r}; download it first."
+        )
     return path
 
 
@@ -851,6 +1040,9 @@ __all__ = [
     "FRAME_SAMPLING_KEYS",
     "SAMPLING_STRATEGIES",
     "VIDEO_BACKENDS",
+    "check_sampling_arguments",
+    "download_to_temporary_file",
+    "is_url",
     "VideoChatVideoMetadata",
     "format_time_message",
     "get_bounded_segment_indices",

@@ -1,12 +1,16 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`videochat` command line: `demo`, `chat`, `convert`, `convert-tokenizer`, `parity`, `convert-internvideo2`,
-`embed`."""
+`embed`.
+
+A failing command prints one line `videochat COMMAND: error: ...` and exits with status 2 (see `cli/errors.py`); no
+command prints a Python traceback unless `VIDEOCHAT_TRACEBACK=1` is set."""
 
 import sys
 
 from .. import parity
 from ..convert import internvideo2, tokenizer
 from . import chat, convert, demo, embed
+from .errors import handles_errors
 
 
 COMMANDS = {
@@ -30,13 +34,13 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+        print(usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"videochat: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return int(COMMANDS[command][0](rest) or 0)
+    return handles_errors(command)(COMMANDS[command][0])(rest)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..convert.converter import DTYPES, convert, print_parity
 from ..convert.presets import preset_names
 from ..parity import verify_converted_folder
+from .errors import handles_errors, report_error
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -40,7 +41,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the result to this Hub repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: only list the files to upload")
     parser.add_argument("--max-shard-size", default="5GB", help="shard size (default 5GB)")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if an earlier videochat run wrote it (nothing else)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -49,6 +52,7 @@ def is_fixture_folder(path: Path) -> bool:
     return path.is_dir() and (path / "expected.safetensors").is_file() and (path / "inputs.safetensors").is_file()
 
 
+@handles_errors("convert")
 def main(argv: list[str] | None = None) -> int:
     parser = add_cli_arguments(argparse.ArgumentParser(prog="videochat convert", description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
@@ -74,9 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verify and is_fixture_folder(Path(args.source)):
             fixture_report = verify_converted_folder(result.output, args.source)
             print_parity(fixture_report)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as error:
+        return report_error("convert", error)
     print(
         f"wrote {result.output} ({result.preset}): {result.num_tensors} tensors, {result.total_bytes / 1e9:.2f} GB in "
         f"{len(result.shards)} shard(s); {len(result.dropped)} source key(s) dropped by name"

@@ -27,6 +27,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from ..convert.converter import convert
+from ..convert.output_safety import MARKER_NAME, read_marker
 from .chat import answer, load_converted
 
 
@@ -300,6 +301,33 @@ def write_demo_video(path: Path, num_frames: int = 48, fps: int = 12, width: int
     return path
 
 
+DEMO_ENTRIES = ("original", "converted", "demo.mp4", MARKER_NAME)
+
+
+def check_workdir(workdir: Path) -> None:
+    """`--workdir` must be new, empty, or a folder an earlier `videochat demo` wrote (whose files it rewrites)."""
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"--workdir {workdir} is a file; name a new or empty folder")
+    if not workdir.exists() or not any(workdir.iterdir()):
+        return
+    marker = read_marker(workdir)
+    if marker is None or marker.get("written_by") != "videochat demo":
+        raise ValueError(
+            f"--workdir {workdir} is not empty and was not written by `videochat demo`; the demo would overwrite "
+            "files there. Name a new or empty folder"
+        )
+    foreign = sorted(
+        entry.name
+        for entry in workdir.iterdir()
+        if entry.name not in DEMO_ENTRIES and not entry.name.startswith(".converted.")
+    )
+    if foreign:
+        raise ValueError(
+            f"--workdir {workdir} holds files the demo did not write ({', '.join(foreign[:5])}); name a new or empty "
+            "folder"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videochat demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: a temporary folder)")
@@ -308,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="videochat-demo-"))
+    if args.workdir is not None:
+        check_workdir(args.workdir.expanduser())
+    workdir = args.workdir.expanduser() if args.workdir else Path(tempfile.mkdtemp(prefix="videochat-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER_NAME).write_text(json.dumps({"written_by": "videochat demo", "files": []}) + "\n")
     print(
         "videochat demo -- NOTE: the model has RANDOM weights; expect a gibberish answer. It shows the pipeline:\n"
         "original-layout checkpoint -> conversion -> processor -> streamed generate().",
@@ -323,9 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     converted = workdir / "converted"
-    if converted.exists():
-        shutil.rmtree(converted)
-    convert(original, converted, preset="internvideo2-chat-8b-hd")
+    convert(original, converted, preset="internvideo2-chat-8b-hd", overwrite=True)  # a previous demo's folder
     timings["convert"] = time.perf_counter() - start
     print(f"[2/4] converted with `videochat convert`: {converted}", flush=True)
 
@@ -345,9 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds in timings.items():
         print(f"  {name:<28} {seconds:6.2f} s")
     print(f"  {'tokens generated':<28} {result['num_new_tokens']:6d}")
-    print(f"files kept in {workdir}" if args.workdir else "(temporary files removed)")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
+        print("(temporary files removed)")
+    else:
+        print(f"files kept in {workdir}")
     return 0
 
 

@@ -11,30 +11,36 @@ and preprocessed with the folder's processor settings; clips with several views 
 mean of their views' embeddings. Embeddings are L2-normalised unless `--no-normalize`.
 
 OUTPUT (written atomically): `.safetensors` (`embeddings` [N, D] float32, paths in the metadata), `.npz`
-(`embeddings`, `paths`) or `.npy` (embeddings only, in the order of the embedded videos).
+(`embeddings`, `paths`) or `.npy` (embeddings only, in the order of the embedded videos). It may not be an input or
+lie inside the model folder; an existing OUTPUT is replaced only with `--overwrite` and only when `videochat embed`
+wrote it.
 """
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoImageProcessor
 
+from ..convert.output_safety import prepare_output_file, write_file_atomically
 from ..modeling_internvideo2 import InternVideo2ForVideoClassification, InternVideo2Model, InternVideo2VideoTextModel
+from .chat import looks_like_a_path
+from .devices import check_device, default_device
+from .errors import handles_errors, report_error
 
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".gif")
 OUTPUT_SUFFIXES = (".safetensors", ".npz", ".npy")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+WRITTEN_BY = "videochat embed"
 
 
 def expand_videos(arguments: list[str]) -> list[Path]:
@@ -55,6 +61,8 @@ def expand_videos(arguments: list[str]) -> list[Path]:
 
 def load_embedding_model(folder: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """The model of a converted folder that produces video embeddings, and its image processor."""
+    if not Path(folder).expanduser().exists() and looks_like_a_path(str(folder)):
+        raise FileNotFoundError(f"model folder not found: {folder}")
     config = AutoConfig.from_pretrained(folder)
     if config.model_type == "internvideo2":
         model = InternVideo2VideoTextModel.from_pretrained(folder, dtype=dtype)
@@ -128,29 +136,61 @@ def embed_videos(
     return result, kept, skipped
 
 
+def is_embedding_file(path: Path) -> bool:
+    """Whether `path` is a file `videochat embed` wrote (only such a file is replaced with `--overwrite`):
+    `.safetensors` with our metadata, `.npz` holding exactly `embeddings` and `paths`, or a 2-D float32 `.npy`."""
+    try:
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), framework="numpy") as handle:
+                return (handle.metadata() or {}).get("written_by") == WRITTEN_BY
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                return sorted(archive.files) == ["embeddings", "paths"]
+        if path.suffix == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return array.ndim == 2 and array.dtype == np.float32
+    except (OSError, ValueError, SafetensorError):
+        return False
+    return False
+
+
+def check_output(output: Path, videos: list[str], model: str | None, overwrite: bool) -> Path:
+    """The output file, refused when it is an input, lies inside the model folder, or exists without being ours
+    (see `videochat.convert.output_safety`)."""
+    if output.suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--output must end with one of {OUTPUT_SUFFIXES}, got {output.name}")
+    return prepare_output_file(
+        output,
+        [*videos, model],
+        overwrite,
+        is_embedding_file,
+        allow_inside=[video for video in videos if Path(video).is_dir()],
+        written_by="videochat embed",
+    )
+
+
 def write_embeddings(output: Path, embeddings: torch.Tensor, paths: list[str]) -> None:
     """Write atomically (temporary file next to `output`, then rename)."""
     if output.suffix not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output must end with one of {OUTPUT_SUFFIXES}, got {output.name}")
-    output.parent.mkdir(parents=True, exist_ok=True)
     array = np.ascontiguousarray(embeddings.numpy().astype(np.float32))
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=output.suffix, dir=output.parent)
-    os.close(handle)
-    try:
+
+    def write(temporary: Path) -> None:
         if output.suffix == ".safetensors":
-            save_file({"embeddings": array}, temporary, metadata={"paths": json.dumps(paths)})
+            save_file(
+                {"embeddings": array}, str(temporary), metadata={"paths": json.dumps(paths), "written_by": WRITTEN_BY}
+            )
         elif output.suffix == ".npz":
             with open(temporary, "wb") as stream:
                 np.savez(stream, embeddings=array, paths=np.asarray(paths))
         else:
             with open(temporary, "wb") as stream:
                 np.save(stream, array)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    write_file_atomically(output, write)
 
 
+@handles_errors("embed")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videochat embed", description=__doc__.split("\n\n")[0])
     parser.add_argument("videos", nargs="+", help="video files and/or folders of videos")
@@ -159,13 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (default 8)")
     parser.add_argument("--no-normalize", action="store_true", help="keep the raw (not L2-normalised) embeddings")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="model dtype (default float32)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", default=default_device(), help="cpu, cuda, cuda:1, ... (default: cuda if available)"
+    )
     parser.add_argument("--skip-errors", action="store_true", help="skip videos that cannot be decoded (listed)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if a previous videochat embed wrote it"
+    )
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be positive")
     try:
+        output = check_output(Path(args.output), args.videos, args.model, args.overwrite)
+        check_device(args.device)
         videos = expand_videos(args.videos)
         model, image_processor = load_embedding_model(args.model, DTYPES[args.dtype], args.device)
         embeddings, paths, skipped = embed_videos(
@@ -179,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not paths:
             raise ValueError("no video could be embedded")
-        write_embeddings(Path(args.output), embeddings, paths)
-    except (FileNotFoundError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        check_output(output, args.videos, args.model, args.overwrite)  # again: the file may have appeared meanwhile
+        write_embeddings(output, embeddings, paths)
+    except (OSError, ValueError) as error:
+        return report_error("embed", error)
     for path, error in skipped.items():
         print(f"skipped {path}: {error}", file=sys.stderr)
     print(f"wrote {args.output}: {embeddings.shape[0]} embeddings of width {embeddings.shape[1]}")

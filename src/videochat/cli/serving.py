@@ -30,8 +30,8 @@ def special_prefix_ids(tokenizer) -> list[int]:
 def prompt_ids_for_serving(processor, prompt_ids: list[int]) -> tuple[list[int], str | None]:
     """
     `(ids, qformer_text)` of a prompt tokenized in one pass (with or without special tokens): the ids start with the
-    processor's first-segment special tokens exactly once (none where the processor gives the first segment none), the Q-Former instruction block is cut out and returned as
-    text (`None` when the prompt has none).
+    processor's first-segment special tokens exactly once (none where the processor gives the first segment none),
+    the Q-Former instruction block is cut out and returned as text (`None` when the prompt has none).
     """
     prefix = special_prefix_ids(processor.tokenizer)
     ids = list(prompt_ids)

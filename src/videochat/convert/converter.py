@@ -9,11 +9,8 @@ time. Everything is written to a temporary folder next to OUTPUT that is renamed
 `config.json` is written last.
 """
 
-import os
-import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +21,12 @@ from tqdm.auto import tqdm
 from ..modeling_videochat import VideoChatForConditionalGeneration
 from .checkpoint_io import SourceTensors, read_safetensors_header
 from .keymap import ConversionPlan, Copy, Operation, run_operation
+from .output_safety import MARKER_NAME, prepare_output_folder, publish_folder, staging_folder
 from .presets import build_generation_config
 from .side_files import BackgroundHashes, dominant_dtype, save_processor, write_model_card
 from .sources import ConversionError, ConversionSource, open_source, read_json
 from .verify import format_parity, verify_visual_path
-from .writer import ShardWriter, TensorSpec, fsync_directory, parse_size, plan_shards, shard_file_names, write_index
+from .writer import ShardWriter, TensorSpec, parse_size, plan_shards, shard_file_names, write_index
 
 
 DTYPES = {
@@ -171,63 +169,34 @@ def check_written_weights(folder: Path, config) -> dict[str, list]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _staging_prefix(output: Path) -> str:
-    return f".{output.name}.partial-"
-
-
-def remove_stale_staging(output: Path) -> list[Path]:
-    """Delete leftovers of interrupted runs (`.<name>.partial-<pid>-*` whose process is gone)."""
-    removed = []
-    for candidate in output.parent.glob(_staging_prefix(output) + "*"):
-        found = re.match(re.escape(_staging_prefix(output)) + r"(\d+)-", candidate.name)
-        if not found or not candidate.is_dir():
-            continue
-        pid = int(found[1])
-        try:
-            os.kill(pid, 0)
-            alive = pid != os.getpid()
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if not alive:
-            shutil.rmtree(candidate, ignore_errors=True)
-            removed.append(candidate)
-    return removed
-
-
-def move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
-    if output.exists():
-        if not overwrite:
-            raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
-        retired = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.rename(output, retired)
-        os.rename(staging, output)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.rename(staging, output)
-    fsync_directory(output.parent)
-
-
 def upload_to_hub(
     folder: str | Path, repo_id: str, dry_run: bool = False, private: bool = False, token: str | None = None
 ) -> list[str]:
     """Upload a converted folder with `huggingface_hub`; returns the uploaded files (with `dry_run`, only lists
     them)."""
     folder = Path(folder)
-    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    files = sorted(
+        str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file() and path.name != MARKER_NAME
+    )
     if not (folder / "config.json").is_file():
         raise ConversionError(f"{folder} is not a converted folder (config.json missing)")
     if dry_run:
         return files
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(folder),
-        repo_type="model",
-        commit_message="Add converted VideoChat checkpoint (videochat convert)",
-    )
+    try:
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            repo_type="model",
+            commit_message="Add converted VideoChat checkpoint (videochat convert)",
+            ignore_patterns=[MARKER_NAME],
+        )
+    except Exception as error:  # network, authentication, quota: the finished folder stays where it is
+        raise ConversionError(
+            f"could not upload {folder} to the Hub repo {repo_id!r} ({type(error).__name__}: {error}). The converted "
+            f"folder is complete; upload it later with `hf upload {repo_id} {folder}`"
+        ) from None
     return files
 
 
@@ -273,7 +242,8 @@ def convert(
 
     Args:
         source: hub snapshot folder, checkpoint file, original folder or VideoChat2 / VideoChat stage file.
-        output: the folder to create (must not exist unless `overwrite`).
+        output: the folder to create. It may not be, contain or lie inside an input; an existing non-empty folder is
+            replaced only with `overwrite` and only when `videochat` wrote it (see `output_safety`).
         preset: a `videochat.convert.presets` name; detected from the source when omitted.
         llm / vit / qformer: base LLM folder (VideoChat2 / VideoChat, or an LLM config override), EVA ViT-g file and
             BLIP-2 Q-Former file (VideoChat v1).
@@ -281,24 +251,24 @@ def convert(
         dtype: cast floating tensors (`"bfloat16"`, `"float16"`, `"float32"`); default keeps the source dtypes.
         verify: recompute the visual path and LLM spot tensors from the source and compare (model card report).
         push_to_hub: repo id to upload the finished folder to.
+        overwrite: replace an existing output folder that a previous `videochat` run wrote.
         max_shard_size: shard size (`"5GB"`, bytes, ...).
     """
-    output = Path(output).expanduser().resolve()
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; choose a new folder or pass overwrite=True (--overwrite)")
+    inputs = [source, llm, vit, qformer, tokenizer, qformer_tokenizer]
+    output, recovered = prepare_output_folder(output, inputs, overwrite)
     target_dtype = None
     if dtype is not None:
         target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
         if target_dtype is None:
             raise ConversionError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
     conversion_source = open_source(source, preset, llm, vit, qformer, tokenizer, qformer_tokenizer)
+    found_inputs = [conversion_source.tokenizer_dir, conversion_source.qformer_tokenizer_dir, *conversion_source.files]
+    prepare_output_folder(output, [*inputs, *found_inputs], overwrite)
     write_plan = plan_conversion(conversion_source, target_dtype, parse_size(max_shard_size))
-    for note in conversion_source.notes:
+    for note in [*recovered, *conversion_source.notes]:
         print(f"note: {note}", file=sys.stderr)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(output)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(output)}{os.getpid()}-", dir=output.parent))
+    staging = staging_folder(output)
     hashes = BackgroundHashes(conversion_source.files)
     try:
         write_weights(staging, conversion_source, write_plan, progress)
@@ -327,7 +297,7 @@ def convert(
         )
         if parity is not None and not parity["ok"]:
             raise ConversionError(f"verification failed: {parity['failures']}")
-        move_into_place(staging, output, overwrite)
+        publish_folder(staging, output, "convert")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -16,11 +16,9 @@ GELU flavour) comes from the preset record of the released model.
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,13 +31,14 @@ from ..image_processing_internvideo2 import InternVideo2ImageProcessor
 from ..modeling_internvideo2 import InternVideo2ForVideoClassification, InternVideo2Model, InternVideo2VideoTextModel
 from ..processing_internvideo2 import InternVideo2Processor
 from .checkpoint_io import SourceTensors, checkpoint_files, read_safetensors_header
-from .converter import DTYPES, WritePlan, move_into_place, remove_stale_staging, write_weights
+from .converter import DTYPES, WritePlan, write_weights
 from .key_maps.internvideo2 import (
     INTERNVIDEO2_CLASSIFIER_KEY_MAP,
     INTERNVIDEO2_FEATURES_KEY_MAP,
     INTERNVIDEO2_VIDEO_TEXT_KEY_MAP,
 )
 from .keymap import KeyMap, UnknownKeysError, convert_shapes
+from .output_safety import prepare_output_folder, publish_folder, staging_folder
 from .sources import ConversionError
 from .writer import TensorSpec, parse_size, plan_shards, shard_file_names
 
@@ -553,7 +552,8 @@ def convert_internvideo2(
 
     Args:
         source: checkpoint file (`.pth`/`.pt`/`.bin`/`.safetensors`) or a folder holding one.
-        output: folder to create (must not exist unless `overwrite`).
+        output: folder to create. It may not be, contain or lie inside an input; an existing non-empty folder is
+            replaced only with `overwrite` and only when `videochat` wrote it (see `output_safety`).
         preset: a preset name; default: the generic record of the detected kind (dimensions come from the shapes).
         dtype: cast floating tensors (`"bfloat16"`, `"float32"`, ...); default keeps the source dtypes.
         labels: classifier label file (one name per line, or JSON) for `id2label`.
@@ -561,9 +561,9 @@ def convert_internvideo2(
         gelu: `"exact"` or `"tanh"`; default: the preset's.
         config_overrides: config fields the shapes cannot tell, `{"vision": {...}, "text": {...}}`.
     """
-    output = Path(output).expanduser().resolve()
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; choose a new folder or pass overwrite=True (--overwrite)")
+    output, recovered = prepare_output_folder(output, [source, labels, vocab], overwrite)
+    for note in recovered:
+        print(f"note: {note}", file=sys.stderr)
     target_dtype = None
     if dtype is not None:
         target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
@@ -572,9 +572,8 @@ def convert_internvideo2(
     opened = open_internvideo2_source(source, preset, gelu, labels, config_overrides)
     write_plan = plan_writes(opened, target_dtype, parse_size(max_shard_size))
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-{os.getpid()}-", dir=output.parent))
+    prepare_output_folder(output, [source, labels, vocab, *opened.files], overwrite)
+    staging = staging_folder(output)
     try:
         write_weights(staging, opened, write_plan, progress)
         problems = compare_shapes(
@@ -591,7 +590,7 @@ def convert_internvideo2(
         config.dtype = target_dtype or _dominant_dtype(write_plan.specs)
         config.architectures = [MODEL_CLASSES[opened.kind].__name__]
         config.save_pretrained(str(staging))  # last: a folder without config.json is never loadable
-        move_into_place(staging, output, overwrite)
+        publish_folder(staging, output, "convert-internvideo2")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -631,25 +630,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", help="stage 2: bert-large-uncased vocab.txt (writes the text tokenizer)")
     parser.add_argument("--gelu", choices=sorted(GELU), help="block MLP GELU (default: the preset's)")
     parser.add_argument("--max-shard-size", default="5GB", help="shard size (default 5GB)")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if an earlier videochat run wrote it (nothing else)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        result = convert_internvideo2(
-            args.source,
-            args.output,
-            preset=args.preset,
-            dtype=args.dtype,
-            labels=args.labels,
-            vocab=args.vocab,
-            gelu=args.gelu,
-            max_shard_size=args.max_shard_size,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    # failures propagate: the `videochat` dispatcher reports them (one line, exit status 2)
+    result = convert_internvideo2(
+        args.source,
+        args.output,
+        preset=args.preset,
+        dtype=args.dtype,
+        labels=args.labels,
+        vocab=args.vocab,
+        gelu=args.gelu,
+        max_shard_size=args.max_shard_size,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     for message in result.messages:
         print(f"note: {message}", file=sys.stderr)
     print(

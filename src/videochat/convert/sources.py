@@ -158,6 +158,132 @@ def detect_preset(source: Path, original_config: dict | None, keys, llm_config: 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Does the source fit an explicitly chosen preset?
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Vocabulary sizes that name one LLM family among the released models (32000 is both Llama and Mistral v0.2).
+FAMILY_OF_VOCABULARY = {32001: "llama", 32064: "phi3", 32768: "mistral", 92544: "internlm2"}
+FAMILY_OF_STAGE_PREFIX = {"llama_model.": "llama", "mistral_model.": "mistral", "phi_model.": "phi3"}
+FAMILY_NAMES = {"llama": "Llama / Vicuna", "mistral": "Mistral", "phi3": "Phi-3", "internlm2": "InternLM2"}
+
+
+def preset_llm_family(preset: Preset) -> str:
+    return "internlm2" if "internlm2" in preset.key_map else preset.config["text_config"]["model_type"]
+
+
+def llm_family_evidence(
+    original_config: dict | None, llm_config: dict | None, shapes: dict[str, tuple[int, ...]]
+) -> list[tuple[str, str]]:
+    """`(family, why)` pairs the source gives about its LLM: the LLM's config, the original config, the weights'
+    names and the vocabulary size of their embedding (see `FAMILY_OF_VOCABULARY`)."""
+    evidence = []
+    if llm_config is not None:
+        if is_internlm2_config(llm_config):
+            evidence.append(("internlm2", "the LLM config.json is an InternLM2 config"))
+        elif llm_config.get("model_type") in FAMILY_NAMES:
+            evidence.append(
+                (llm_config["model_type"], f"the LLM config.json has model_type {llm_config['model_type']!r}")
+            )
+    if original_config is not None:
+        llm_name = str(((original_config.get("model_config") or {}).get("llm") or {}).get("name", "")).lower()
+        for family in ("internlm2", "mistral", "phi3", "llama"):
+            if family.rstrip("23") in llm_name:
+                evidence.append((family, f"the original config names the LLM {llm_name!r}"))
+                break
+        prefix = _llm_of_videochat2(model_block(original_config))
+        if prefix is not None:
+            family = {"mistral": "mistral", "phi": "phi3", "llama": "llama"}[prefix]
+            evidence.append((family, f"the original config has {prefix}_model_path"))
+    keys = list(shapes)
+    if any(".attention.wqkv." in key for key in keys):
+        evidence.append(("internlm2", "the weights have InternLM2 `attention.wqkv` tensors"))
+    elif any(".self_attn.qkv_proj." in key for key in keys):
+        evidence.append(("phi3", "the weights have Phi-3 `qkv_proj` tensors"))
+    for prefix, family in FAMILY_OF_STAGE_PREFIX.items():
+        if any(key.startswith(prefix) for key in keys):
+            evidence.append((family, f"the weights are named `{prefix}...`"))
+    for key, shape in shapes.items():
+        if key.endswith(("embed_tokens.weight", "tok_embeddings.weight")) and shape[0] in FAMILY_OF_VOCABULARY:
+            evidence.append((FAMILY_OF_VOCABULARY[shape[0]], f"the LLM vocabulary has {shape[0]} tokens ({key})"))
+            break
+    return evidence
+
+
+def hd_evidence(original_config: dict | None) -> tuple[bool, str] | None:
+    """`(is_hd, why)` when the original config tells whether the model is HD (`dynamic_config`, an `_hd_` class,
+    an explicit `variant`), else `None`."""
+    if not original_config:
+        return None
+    model = model_block(original_config)
+    if "dynamic_config" in model:
+        return True, "the original config has `dynamic_config` (HD tiling)"
+    original_class = original_class_of(original_config) or ""
+    if "_hd" in original_class.lower():
+        return True, f"the original config's model_cls is {original_class!r}"
+    if original_class.startswith("VideoChat2_it"):
+        return False, f"the original config's model_cls is {original_class!r}"
+    described = f"{original_config.get('variant', '')} {original_config.get('_name_or_path', '')}"
+    if re.search(r"(?i)non-hd", described):
+        return False, f"the original config describes {described.strip()!r}"
+    if re.search(_HD_WORD, described):
+        return True, f"the original config describes {described.strip()!r}"
+    return None
+
+
+def _suggested_presets(layout: str, family: str | None, is_hd: bool | None) -> str:
+    names = [
+        p.name
+        for p in presets_with_layout(layout)
+        if (family is None or preset_llm_family(p) == family) and (is_hd is None or p.is_hd == is_hd)
+    ]
+    return " or ".join(f"--preset {name}" for name in names) or "another --preset"
+
+
+def check_source_fits_preset(
+    preset: Preset,
+    source: Path,
+    original_config: dict | None,
+    llm_config: dict | None,
+    shapes: dict[str, tuple[int, ...]],
+) -> None:
+    """Refuse an explicitly chosen preset that the source contradicts (naming both): another checkpoint layout,
+    another original model class, another LLM family, HD versus non-HD."""
+    if original_config is not None:
+        layout = detect_layout(original_config, shapes)
+        if layout != preset.layout:
+            raise ConversionError(
+                f"{source} is a {layout} checkpoint (from its original config) but preset {preset.name!r} is a "
+                f"{preset.layout} model; use {_suggested_presets(layout, None, None)} or omit --preset"
+            )
+        original_class = original_class_of(original_config)
+        if original_class and preset.original_class and original_class != preset.original_class:
+            raise ConversionError(
+                f"{source} is a {original_class} checkpoint (model_cls of its original config) but preset "
+                f"{preset.name!r} converts {preset.original_class}; omit --preset to detect it"
+            )
+    expected = preset_llm_family(preset)
+    for family, why in llm_family_evidence(original_config, llm_config, shapes):
+        if family != expected:
+            raise ConversionError(
+                f"the checkpoint's LLM is {FAMILY_NAMES[family]} ({why}) but preset {preset.name!r} is a "
+                f"{FAMILY_NAMES.get(expected, expected)} model; use "
+                f"{_suggested_presets(preset.layout, family, None)} or omit --preset"
+            )
+    found = hd_evidence(original_config)
+    if found is not None and found[0] != preset.is_hd:
+        kind = "an HD" if found[0] else "a non-HD"
+        raise ConversionError(
+            f"{source} is {kind} checkpoint ({found[1]}) but preset {preset.name!r} is "
+            f"{'an HD' if preset.is_hd else 'a non-HD'} model; use "
+            f"{_suggested_presets(preset.layout, expected, found[0])} or omit --preset"
+        )
+
+
+def _shapes_of(*checkpoints) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(checkpoint.shape(key)) for checkpoint in checkpoints for key in checkpoint.keys()}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Opening a source
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -202,6 +328,9 @@ def _open_internvideo2_chat(
     files = _checkpoint_files(source)
     checkpoint = SourceTensors(files)
     llm_config, llm_config_path = _internvideo2_llm_config(paths["llm"], folder)
+    if preset is not None:
+        raw_llm_config = read_json(llm_config_path) if llm_config_path is not None else None
+        check_source_fits_preset(preset, source, original_config, raw_llm_config, _shapes_of(checkpoint))
     preset = preset or detect_preset(source, original_config, checkpoint.keys(), llm_config)
     if preset.requires_llm_config and llm_config is None:
         raise ConversionError(
@@ -244,6 +373,8 @@ def _open_videochat2(
         raise FileNotFoundError(f"base LLM folder with config.json not found: {llm} (pass --llm DIR)")
     llm_config = read_json(llm / "config.json")
     stage, llm_checkpoint = open_checkpoint(stage_file), open_checkpoint(llm)
+    if preset is not None:
+        check_source_fits_preset(preset, source, original_config, llm_config, _shapes_of(stage, llm_checkpoint))
     preset = preset or detect_preset(source, original_config, stage.keys(), llm_config)
     config = videochat2_config(original_config, preset, llm_config)
     key_map = key_map_for(preset, config)
@@ -292,6 +423,13 @@ def open_source(
             raise FileNotFoundError(f"--{name.replace('_', '-')} path not found: {path}")
     original_config, config_path = original_config_next_to(source)
     record = get_preset(preset) if preset is not None else None
+    if record is not None and original_config is not None:
+        found_layout = detect_layout(original_config, ())
+        if found_layout != record.layout:
+            raise ConversionError(
+                f"{source} is a {found_layout} checkpoint (from its original config) but preset {record.name!r} is a "
+                f"{record.layout} model; use {_suggested_presets(found_layout, None, None)} or omit --preset"
+            )
     if record is not None:
         layout = record.layout
     elif original_config is not None:
@@ -309,4 +447,12 @@ def open_source(
     return _open_videochat2(source, record, paths, original_config, config_path)
 
 
-__all__ = ["ConversionError", "ConversionSource", "detect_layout", "detect_preset", "open_source", "read_json"]
+__all__ = [
+    "ConversionError",
+    "ConversionSource",
+    "check_source_fits_preset",
+    "detect_layout",
+    "detect_preset",
+    "open_source",
+    "read_json",
+]

@@ -21,10 +21,10 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .output_safety import prepare_output_folder, publish_folder, staging_folder
 from .presets import get_preset, preset_names
 from .sentencepiece import AddedTokenSpec, read_sentencepiece_model, tokenizer_from_sentencepiece
 
@@ -182,42 +182,28 @@ def _check_sentencepiece_bos_eos(model_file: Path, settings: dict) -> None:
             )
 
 
-def convert_tokenizer(src_dir: str | os.PathLike, output_dir: str | os.PathLike, preset: str) -> Path:
+def convert_tokenizer(
+    src_dir: str | os.PathLike, output_dir: str | os.PathLike, preset: str, overwrite: bool = False
+) -> Path:
     """
-    Convert the tokenizer in `src_dir` for `preset` and save it to `output_dir` (replaced atomically if it exists).
+    Convert the tokenizer in `src_dir` for `preset` and save it to `output_dir`.
 
-    Returns the output path.
+    `output_dir` may not be, contain or lie inside `src_dir`; an existing non-empty folder is replaced (atomically)
+    only with `overwrite` and only when `videochat` wrote it (see `videochat.convert.output_safety`). Returns the
+    output path.
     """
+    output_dir, recovered = prepare_output_folder(output_dir, [src_dir], overwrite)
+    for note in recovered:
+        print(f"note: {note}", file=sys.stderr)
     tokenizer = build_tokenizer(src_dir, preset)
-    output_dir = Path(output_dir).resolve()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    staging = staging_folder(output_dir)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp creates 0700
         tokenizer.save_pretrained(str(staging))
-        _replace_directory(staging, output_dir)
+        publish_folder(staging, output_dir, "convert-tokenizer")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output_dir
-
-
-def _replace_directory(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(new, target)
-        return
-    if not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory")
-    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.rename(target, retired / target.name)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(retired / target.name, target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -227,6 +213,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     )
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write the converted tokenizer to")
     parser.add_argument("--preset", required=True, choices=preset_names(), help="which model the tokenizer belongs to")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT_DIR if a previous videochat run wrote it"
+    )
     return parser
 
 
@@ -235,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         argparse.ArgumentParser(prog="videochat convert-tokenizer", description=__doc__.split("\n\n")[0])
     )
     args = parser.parse_args(argv)
-    path = convert_tokenizer(args.src_dir, args.output_dir, args.preset)
+    path = convert_tokenizer(args.src_dir, args.output_dir, args.preset, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 

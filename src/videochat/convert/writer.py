@@ -106,8 +106,20 @@ class ShardWriter:
         encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
         encoded += b" " * (-len(encoded) % 8)  # the data section starts 8-byte aligned
         self._handle = open(self.path, "wb", buffering=0)
-        self._handle.write(struct.pack("<Q", len(encoded)))
-        self._handle.write(encoded)
+        self._write_all(struct.pack("<Q", len(encoded)) + encoded)
+
+    def _write_all(self, data) -> None:
+        """Write every byte of `data`: one `write` call may write less (Linux caps a call at about 2 GiB; signals and
+        some file systems cut writes short)."""
+        view = memoryview(data).cast("B")
+        while view:
+            try:
+                count = self._handle.write(view)
+            except OSError as error:  # name the file (a bare write error does not)
+                raise OSError(error.errno, error.strerror, str(self.path)) from None
+            if not count:
+                raise OSError(f"{self.path}: the file system accepted no more data")
+            view = view[count:]
 
     def write(self, name: str, tensor: torch.Tensor) -> int:
         """Append `tensor` (must be the next declared one, with the declared dtype and shape); returns bytes
@@ -122,7 +134,7 @@ class ShardWriter:
             )
         data = tensor.detach().cpu().contiguous().reshape(-1)
         if data.numel():
-            self._handle.write(memoryview(data.view(torch.uint8).numpy()))
+            self._write_all(data.view(torch.uint8).numpy())
         self._next += 1
         return spec.nbytes
 
@@ -149,7 +161,8 @@ class ShardWriter:
                 chunk = os.pread(descriptor, min(remaining, 64 * 2**20), position)
                 if not chunk:
                     raise ValueError(f"source ended early while copying {name!r}")
-                count = self._handle.write(chunk)
+                self._write_all(chunk)
+                count = len(chunk)
             remaining -= count
             position += count
         self._next += 1
@@ -171,20 +184,6 @@ def write_index(folder: Path, shards: list[list[TensorSpec]], names: list[str]) 
     weight_map = {spec.name: file_name for shard, file_name in zip(shards, names) for spec in shard}
     index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
     (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=False) + "\n")
-
-
-def fsync_directory(path: Path) -> None:
-    """Best effort: make a rename in `path` durable."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 __all__ = [
