@@ -104,15 +104,16 @@ def build_checkpoints(root: Path, real_vocabulary: bool = True, sharpen_factor: 
 
     root.mkdir(parents=True, exist_ok=True)
     tokenizer = mistral_v3_tokenizer_files(root / "mistral_v3") if real_vocabulary else None
-    original = write_original_checkpoint(
-        root / "original",
-        seed=0,
-        dims=SERVING_DIMS,
-        llm_tokenizer=tokenizer,
-        llm_vocab_size=MISTRAL_V3_VOCAB_SIZE if real_vocabulary else 300,
-    )
     folders = {}
     for name, preset in (("hd", "internvideo2-chat-8b-hd"), ("nonhd", "internvideo2-chat-8b")):
+        original = write_original_checkpoint(  # the same weights (same seed), described as HD / non-HD
+            root / f"original_{name}",
+            seed=0,
+            dims=SERVING_DIMS,
+            llm_tokenizer=tokenizer,
+            llm_vocab_size=MISTRAL_V3_VOCAB_SIZE if real_vocabulary else 300,
+            hd=name == "hd",
+        )
         convert(original, root / name, preset=preset, progress=False)
         sharpen(root / name, sharpen_factor)
         folders[name] = str(root / name)

@@ -972,11 +972,16 @@ ROWS += [
     ),
     Row(
         P,
-        "chat template: assistant mask not supported",
-        lambda e, c: chat_template(
-            e, message({"type": "video", "path": str(e.videos["good"])}), return_assistant_tokens_mask=True
+        "chat template: assistant mask with continue_final_message",
+        lambda e, c: e.processor.apply_chat_template(
+            message({"type": "video", "path": str(e.videos["good"])})
+            + [{"role": "assistant", "content": [{"type": "text", "text": "A man"}]}],
+            tokenize=True,
+            return_dict=True,
+            continue_final_message=True,
+            return_assistant_tokens_mask=True,
         ),
-        Raises(ValueError, "does not support `return_assistant_tokens_mask`"),
+        Raises(ValueError, "continue_final_message is not compatible with return_assistant_tokens_mask"),
     ),
     Row(
         P,
@@ -1031,9 +1036,9 @@ def internvideo2_model(env):
 ROWS += [
     Row(
         M,
-        "placeholders without pixel values (forward)",
+        "placeholders without pixel values (forward: embedded as text, as in transformers' VLMs)",
         lambda e, c: forward(e, pixel_values_videos=None, video_grid_thw=None),
-        Raises(ValueError, "placeholder positions .* but no `pixel_values_videos` were passed"),
+        Warns("placeholder positions .* but no `pixel_values_videos` were passed.*embedded as text"),
     ),
     Row(
         M,
@@ -2049,7 +2054,7 @@ ROWS += [
     ),
     Row(
         C,
-        "convert-tokenizer for a preset without one",
+        "convert-tokenizer: a LLaMA-style tokenizer with the InternLM2.5 preset",
         lambda e, c: [
             "convert-tokenizer",
             e.llm_folder,
@@ -2057,7 +2062,7 @@ ROWS += [
             "--preset",
             "internvideo2-chat-8b-internlm2_5",
         ],
-        Exits(2, "no sentencepiece tokenizer conversion for preset"),
+        Exits(2, "added token '<\\|plugin\\|>' should have id 92538"),
     ),
     Row(
         C,
@@ -2219,6 +2224,20 @@ ROWS += [
         "strict=False loads partially on purpose",
         lambda e, c: from_pretrained(c["folder"], strict=False, output_loading_info=True),
         Ok(lambda r, e, c: r[1]["missing_keys"] == {"model.query_tokens"} or pytest.fail(str(r[1]))),
+        prepare=without_query_tokens,
+    ),
+    Row(
+        L,
+        "output_loading_info=True: the caller gets the missing key in the report instead of an error",
+        lambda e, c: from_pretrained(c["folder"], output_loading_info=True),
+        Ok(lambda r, e, c: r[1]["missing_keys"] == {"model.query_tokens"} or pytest.fail(str(r[1]))),
+        prepare=without_query_tokens,
+    ),
+    Row(
+        L,
+        "output_loading_info=True with strict=True: still an error",
+        lambda e, c: from_pretrained(c["folder"], output_loading_info=True, strict=True),
+        Raises(ValueError, "missing tensors .*model.query_tokens"),
         prepare=without_query_tokens,
     ),
     Row(

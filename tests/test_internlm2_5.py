@@ -243,6 +243,8 @@ def test_template_follows_the_training_code():
     template = load_chat_template(PRESET).replace("{% generation %}", "").replace("{% endgeneration %}", "")
     rendered = environment.from_string(template).render(messages=messages, add_generation_prompt=True)
     assert rendered == (
+        # the Q-Former's copy of the system message, which the processor cuts out of the LLM prompt
+        "<qformer_instruction>You are a helpful assistant.</qformer_instruction>"
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
         "<|im_start|>user\n<vid><video></vid><|im_end|>\n"
         "<|im_start|>user\nWhat happens?<|im_end|>\n"

@@ -497,6 +497,7 @@ class VideoChatImageProcessor(PilBackend):
             raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")
         if settings["resize_mode"] not in RESIZE_MODES:
             raise ValueError(f"Unknown resize_mode {settings['resize_mode']!r}; choose one of {RESIZE_MODES}.")
+        _check_hd_grid(settings["hd_num"], settings["fix_ratio"])
         if not settings["do_convert_rgb"]:
             raise ValueError("The models take RGB frames: `do_convert_rgb=False` is not supported.")
         hd = settings["hd_mode"] != "none"
@@ -528,16 +529,6 @@ class VideoChatImageProcessor(PilBackend):
             "mean": settings["image_mean"] if normalize else None,
             "std": settings["image_std"] if normalize else None,
         }
-
-
-        hd_num, fix_ratio = settings["hd_num"], settings["fix_ratio"]
-        if isinstance(hd_num, bool) or not isinstance(hd_num, (int, np.integer)) or hd_num < 1:
-            raise ValueError(f"`hd_num` must be a positive integer, got {hd_num!r}.")
-        if fix_ratio is not None and (
-            len(fix_ratio) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in fix_ratio)
-        ):
-            raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {fix_ratio!r}.")
-        return settings
 
     def preprocess_video_frames(self, frames, **kwargs) -> torch.Tensor:
         """
@@ -659,6 +650,15 @@ def load_image(image):
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
+def _check_hd_grid(hd_num, fix_ratio) -> None:
+    if isinstance(hd_num, bool) or not isinstance(hd_num, (int, np.integer)) or hd_num < 1:
+        raise ValueError(f"`hd_num` must be a positive integer, got {hd_num!r}.")
+    if fix_ratio is not None and (
+        len(fix_ratio) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in fix_ratio)
+    ):
+        raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {fix_ratio!r}.")
 
 
 def _size_dict(size, **kwargs) -> dict:

@@ -318,23 +318,31 @@ class VideoChatModel(VideoChatPreTrainedModel):
             )
         return mask.unsqueeze(-1).expand_as(inputs_embeds).to(inputs_embeds.device)
 
-    def _check_prompt_ids(self, input_ids: torch.LongTensor, has_video: bool, has_image: bool) -> None:
-        """Ids outside the vocabulary and placeholders without their media are errors (transformers would raise an
-        `IndexError` deep in the embedding, or answer without the video). A placeholder is a run of
-        `num_visual_queries` placeholder ids, as the processor writes them: a lone id is text (folders of videochat
-        0.1.0 use `<unk>` as placeholder)."""
-        if input_ids.is_floating_point():
-            raise ValueError(f"`input_ids` must hold integer token ids, got {input_ids.dtype}")
+    def missing_media_message(self, input_ids: torch.LongTensor, has_video: bool, has_image: bool) -> str | None:
+        """Why the prompt cannot be answered as meant: it has placeholders of a modality whose media were not passed
+        (`None` when nothing is missing). A placeholder is a run of `num_visual_queries` placeholder ids, as the
+        processor writes them: a lone id is text (folders of videochat 0.1.0 use `<unk>` as placeholder)."""
         video_id, image_id = self.config.video_token_id, self.config.image_token_id
         for token_id, present, name, key in (
             (video_id, has_video or (video_id == image_id and has_image), "video", "pixel_values_videos"),
             (image_id, has_image or (video_id == image_id and has_video), "image", "pixel_values"),
         ):
             if not present and _has_run(input_ids == token_id, self.config.num_visual_queries):
-                raise ValueError(
+                return (
                     f"the prompt has <{name}> placeholder positions (id {token_id}) but no `{key}` were passed; pass "
                     f"the {name} with the text (the processor returns both), or remove the <{name}> placeholder"
                 )
+        return None
+
+    def _check_prompt_ids(self, input_ids: torch.LongTensor, has_video: bool, has_image: bool) -> None:
+        """Ids outside the vocabulary are errors (transformers would raise an `IndexError` deep in the embedding);
+        placeholders without their media are a warning here (they embed as text, as in transformers' VLMs) and an
+        error in `generate`, where they would give an answer that ignores the video."""
+        if input_ids.is_floating_point():
+            raise ValueError(f"`input_ids` must hold integer token ids, got {input_ids.dtype}")
+        if message := self.missing_media_message(input_ids, has_video, has_image):
+            logger.warning_once(f"{message}; the placeholders are embedded as text.")
+        video_id, image_id = self.config.video_token_id, self.config.image_token_id
         placeholders = (input_ids == video_id) | (input_ids == image_id)
         text_ids = input_ids[~placeholders]
         vocab_size = self.get_input_embeddings().num_embeddings
@@ -529,6 +537,18 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
 
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
+
+    def generate(self, inputs: torch.Tensor | None = None, **kwargs):
+        """[`GenerationMixin.generate`]. A prompt with visual placeholders but without their media is an error here
+        (forward only warns): the answer would silently ignore the video."""
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        if input_ids is not None and not input_ids.is_floating_point():
+            encoded = kwargs.get("mm_encoder_outputs") or {}
+            has_video = kwargs.get("pixel_values_videos") is not None or encoded.get("video") is not None
+            has_image = kwargs.get("pixel_values") is not None or encoded.get("image") is not None
+            if message := self.model.missing_media_message(input_ids, has_video, has_image):
+                raise ValueError(message)
+        return super().generate(inputs, **kwargs)
 
     def _prepare_multimodal_encoder_kwargs_for_generation(self, model_kwargs: dict) -> dict:
         """Encode the visual inputs once before prefill (as `GenerationMixin` does) and keep only what decoding

@@ -9,7 +9,10 @@ saved as) a tensor the model does not have, is a `ValueError` naming the keys; s
 class's `from_pretrained`, so they are strict too.
 
 Opt out with `from_pretrained(..., strict=False)` to load partially on purpose (e.g. a new head on a converted
-backbone): missing tensors then keep their fresh initialisation, as in plain transformers. Unexpected tensors are
+backbone): missing tensors then keep their fresh initialisation, as in plain transformers. A caller that asks for the
+report itself (`output_loading_info=True`) or passes its own `state_dict` gets plain transformers' behaviour unless it
+also passes `strict=True`: it holds the missing and unexpected keys and decides (transformers' own loading tests rely
+on this). Unexpected tensors are
 always allowed when loading another class than the one the folder was saved as (a `VideoChatModel` from a folder of
 `VideoChatForConditionalGeneration` leaves out `lm_head`). A safetensors file that cannot be read is reported with its
 name.
@@ -23,6 +26,11 @@ from safetensors import SafetensorError, safe_open
 
 
 _SHOWN_KEYS = 10
+
+
+class MismatchedShapesError(ValueError, RuntimeError):
+    """Checkpoint tensors of the wrong shape: a `RuntimeError` as transformers raises it, a `ValueError` as our other
+    loading errors."""
 
 
 def _shown(keys) -> str:
@@ -75,17 +83,20 @@ class StrictLoadingMixin:
     """`from_pretrained` that refuses partial loads unless `strict=False` (see the module docstring)."""
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool = True, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool | None = None, **kwargs):
         """
         [`PreTrainedModel.from_pretrained`], strict by default.
 
         Args:
-            strict (`bool`, *optional*, defaults to `True`):
+            strict (`bool`, *optional*):
                 Raise a `ValueError` naming the keys when the checkpoint lacks tensors the model needs, or holds
                 tensors it does not have (when loading the class the checkpoint was saved as). `strict=False` loads
-                partially as plain transformers does: missing tensors keep their fresh initialisation.
+                partially as plain transformers does: missing tensors keep their fresh initialisation. Defaults to
+                `True`, unless `output_loading_info=True` or a `state_dict` is passed (the caller gets the keys).
         """
         return_loading_info = kwargs.pop("output_loading_info", False)
+        if strict is None:
+            strict = not return_loading_info and kwargs.get("state_dict") is None
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
         try:
             # mismatched shapes are reported below with their names (transformers raises a bare RuntimeError)
@@ -112,7 +123,7 @@ class StrictLoadingMixin:
                 f"{key}: {tuple(saved)} in the checkpoint, {tuple(ours)} in the model"
                 for key, saved, ours in mismatched[:_SHOWN_KEYS]
             )
-            raise ValueError(
+            raise MismatchedShapesError(
                 f"{cls.__name__}.from_pretrained({str(pretrained_model_name_or_path)!r}): tensors of the wrong shape "
                 f"({shown}); the config does not describe these weights. Convert the folder again, or pass "
                 "ignore_mismatched_sizes=True to re-initialise them on purpose."
@@ -127,4 +138,4 @@ class StrictLoadingMixin:
         return (model, loading_info) if return_loading_info else model
 
 
-__all__ = ["StrictLoadingMixin", "checkpoint_problems", "unreadable_weight_files"]
+__all__ = ["MismatchedShapesError", "StrictLoadingMixin", "checkpoint_problems", "unreadable_weight_files"]

@@ -191,10 +191,12 @@ def write_original_checkpoint(
     dims: dict = DEMO_DIMS,
     llm_tokenizer: Path | None = None,
     llm_vocab_size: int = 300,
+    hd: bool = True,
 ) -> Path:
-    """Write a random tiny InternVideo2-Chat-8B-HD checkpoint in the original layout (an original folder). The LLM
-    tokenizer is a tiny one trained on the spot, or the files of `llm_tokenizer` (e.g. a real sentencepiece
-    `tokenizer.model` + `tokenizer_config.json`, whose vocabulary has `llm_vocab_size` pieces)."""
+    """Write a random tiny InternVideo2-Chat-8B-HD checkpoint in the original layout (an original folder; `hd=False`
+    describes it as the non-HD InternVideo2-Chat-8B, same weights). The LLM tokenizer is a tiny one trained on the
+    spot, or the files of `llm_tokenizer` (e.g. a real sentencepiece `tokenizer.model` + `tokenizer_config.json`,
+    whose vocabulary has `llm_vocab_size` pieces)."""
     folder.mkdir(parents=True, exist_ok=True)
     if llm_tokenizer is None:
         train_llm_tokenizer(folder / "llm_tokenizer", vocab_size=llm_vocab_size)
@@ -235,7 +237,7 @@ def write_original_checkpoint(
     original_config = {
         "architectures": ["InternVideo2_VideoChat2"],
         "model_cls": "InternVideo2_VideoChat2",
-        "variant": "HD (demo)",
+        "variant": "HD (demo)" if hd else "non-HD (demo)",
         "model_config": {
             "vision_encoder": {
                 "name": "internvideo2-1B",

@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         all_ok &= report["ok"]
         if args.json:
             keys = ("fixture", "tensors", "logits", "greedy_equal", "ok", "failures")
-            print(json.dumps({key: report[key] for key in keys}))
+            print(json.dumps({key: report[key] for key in keys if key in report}))
         else:
             _print_report(report)
     return 0 if all_ok else 1
