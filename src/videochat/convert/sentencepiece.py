@@ -270,8 +270,8 @@ def _register_added_tokens(tokenizer: Tokenizer, specs: Mapping[int, AddedTokenS
         if tokenizer.token_to_id(spec.content) != index:
             raise ValueError(
                 f"added token {spec.content!r} should have id {index} but got {tokenizer.token_to_id(spec.content)}; "
-                "added tokens beyond the sentencepiece vocabulary must have consecutive ids (is this tokenizer.model the "
-                "one of the preset's LLM?)"
+                "added tokens beyond the sentencepiece vocabulary must have consecutive ids (is this tokenizer.model "
+                "the one of the preset's LLM?)"
             )
 
 
