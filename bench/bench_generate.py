@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Decode speed of `VideoChatForConditionalGeneration.generate` against the bare LLM, side by side in one run.
 
 Both sides use the same weights: a medium Mistral (hidden 1024, 8 layers by default) inside our model, and a stock

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """InternVideo2 vision tower + attention pooling: ours against the original class re-stated in plain torch, and the
 throughput of `videochat embed`, in one run.
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """
 Benchmark: decode 8 frames + InternVideo2-Chat-8B-HD preprocessing, ours vs three references.
 

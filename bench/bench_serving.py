@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Throughput of vLLM (through our plugin) against batched `generate()` on the same checkpoint and the same requests.
 
 One tiny-but-not-trivial InternVideo2-Chat-8B-HD checkpoint (converted by `videochat convert`, LLM hidden 128 with

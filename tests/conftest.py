@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Shared test helpers: location of the read-only fixtures and a tiny random VideoChat configuration."""
 
 import importlib.util

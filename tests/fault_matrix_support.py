@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Support of the fault matrix (tests/test_fault_matrix.py): row and outcome types, the shared environment (generated
 videos, converted folders, tmpfs mounts) and the checks every row gets (folder snapshots, no traceback)."""
 

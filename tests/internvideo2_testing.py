@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Helpers of the InternVideo2 foundation-model tests: tiny random configs, the fixtures' original checkpoints
 converted once per session, generated H.264 clips."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Helpers of the serving / evaluation tests (test_vllm_serving.py, test_lmms_eval.py, bench/bench_serving.py): tiny
 converted checkpoints whose answers depend on their inputs, generated media, and reference answers from our own
 `generate()` in a separate process (`python tests/serving_testing.py reference ...`)."""

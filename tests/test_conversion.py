@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`videochat convert`: every InternVideo2-Chat fixture from .pth and hub-style safetensors reproduces the recorded
 original outputs; InternLM2 -> Llama; full-size key/shape check; safety (malicious pickle, SIGKILL, truncated shard,
 unknown key)."""

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Every ```python block of README.md and docs/**/*.md runs against a tiny converted checkpoint (offline), and every
 public class of `videochat` has an `[[autodoc]]` entry."""
 

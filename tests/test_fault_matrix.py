@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Fault matrix (issue 14): every bad input, bad file or fault a user can meet, one row each with its expected outcome.
 
 Groups: videos, frame arrays, sampling arguments, prompts, model inputs, conversion (incl. data-loss commands,

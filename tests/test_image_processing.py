@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Parity of VideoChatImageProcessor with the ORIGINAL preprocessing recorded in /work/shared/fixtures."""
 
 import json

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """InternVideo2 conversion: the five full-size manifests on the meta device, named drops, unknown keys, every
 wrapper and dtype, safe unpickling, atomic output, labels, the command line."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """InternVideo2 foundation models on tiny random configs: configs, shapes, the spec's re-implementation traps,
 input errors, similarity scaling, matching, save/reload, initialisation, dtypes."""
 

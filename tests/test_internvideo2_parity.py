@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`python -m videochat.parity` on the InternVideo2 foundation fixtures: every recorded tensor, the preprocessing,
 the gelu_tanh variants; a perturbed reference fails."""
 

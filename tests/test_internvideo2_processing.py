@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """InternVideo2 preprocessing: the cv2 INTER_LINEAR re-statement (against recorded OpenCV 4.8.0 outputs and the
 stage-2 fixture), the three frame-index rules, the stage-1 evaluation geometry, normalisation precision, PyAV
 decoding, the text path (no [SEP], max_txt_l) and input errors."""

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Using converted InternVideo2 folders: Auto classes after `import videochat`, the video-classification pipeline,
 `videochat embed`, bf16 with the converted weights."""
 

@@ -98,6 +98,24 @@ def test_wheel_installs_one_top_level_package_with_every_module(tmp_path):
     assert sources - names == set(), sorted(sources - names)
 
 
+COPYRIGHT_HEADER = "# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0."
+
+
+def test_every_python_file_starts_with_the_one_copyright_header():
+    project = SOURCE_ROOT.parent
+    files = [
+        path
+        for folder in ("src", "tests", "bench")
+        for path in sorted((project / folder).rglob("*.py"))
+        if ".cache" not in path.parts and "assets" not in path.parts
+    ]
+    assert len(files) > 50
+    wrong = [
+        str(path.relative_to(project)) for path in files if not path.read_text().startswith(COPYRIGHT_HEADER + "\n")
+    ]
+    assert wrong == []
+
+
 def test_imports_only_point_down_the_layers():
     upward = []
     for path, imports in _all_imports().items():

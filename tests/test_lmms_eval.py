@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Unmodified lmms-eval 0.7.3 runs our `videochat` model (entry point `lmms_eval.models`) on a tiny local video task
 (generated clips, local JSONL): batch sizes 1, 2 and 4 give the same answers as our own `generate()` run one
 conversation at a time in a separate process, with and without an MVBench-style system message, which must reach the

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Core model behaviour on tiny random configs: shapes, placeholders, generation, save/load, dtypes, errors."""
 
 import json

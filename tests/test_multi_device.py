@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Big-model loading: `device_map="auto"` with CPU + disk offload gives the logits of a one-device model, and the
 placement never splits a vision block, a Q-Former layer or a decoder layer."""
 

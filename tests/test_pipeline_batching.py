@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`pipeline("image-text-to-text")` with `batch_size` 2 and 4 on mixed conversations (HD videos, an image, image +
 video, a system message) answers exactly as one conversation at a time, with `VideoChatImageTextToTextPipeline`
 (the stock pipeline's collate keeps one clip per conversation and refuses mixed image / video batches)."""

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """VideoChatProcessor: prompts, token ids, Q-Former ids and pixels against the ORIGINAL code's recorded fixtures;
 padding, errors, save/load and apply_chat_template on a real H.264 file."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Full prompts through the processor with the REAL Mistral vocabularies (converted by `convert-tokenizer`) equal the
 original's concatenated per-segment ids recorded in shared/fixtures/tokenizers (model-card prompt, instruction +
 time message, multi-turn), for InternVideo2-Chat-8B-HD (v0.3 vocabulary) and VideoChat2-Mistral (v0.2)."""

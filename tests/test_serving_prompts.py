@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """The ids a one-pass serving tokenization reaches (vLLM: the rendered prompt tokenized whole, every placeholder
 token replaced by its item's expansion ids, `videochat.cli.serving`) equal the processor's segment-wise ids for
 every preset with a sentencepiece LLM tokenizer, converted from the REAL Mistral vocabularies, and for chat (no

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """The serving pieces that need neither vLLM nor lmms-eval: the plugin modules import without them, the video loader
 samples as the processor does, `videochat convert` writes the loader's `video_preprocessor_config.json`, the
 processor exposes a `video_processor` view and per-modality input names, and per-item Q-Former rows (as serving

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """`convert-tokenizer`: converted tokenizers give the ids of the original slow sentencepiece `LlamaTokenizer`.
 
 Three kinds of checks:

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Fine-tuning surface: answer-only labels, the batching collator, PEFT LoRA with `Trainer`, gradient checkpointing."""
 
 import shutil

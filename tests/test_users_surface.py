@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """What users touch first: the pipeline, streaming, the evaluation-harness batch path and the command line."""
 
 import os

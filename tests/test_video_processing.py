@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Frame sampling rules, PyAV/decord decoding and bad-input handling of videochat.video_utils_videochat."""
 
 import json

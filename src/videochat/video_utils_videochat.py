@@ -1,4 +1,4 @@
-# Copyright 2025 The VideoChat authors. Licensed under the Apache License, Version 2.0.
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """
 Video decoding and frame sampling for the VideoChat family, without torchvision.
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
 """Records `cv2.resize(image, (w, h))` (INTER_LINEAR, uint8) for `test_internvideo2_processing.py`.
 
 Not run by the tests (they must not need OpenCV): run it with opencv-python-headless installed to regenerate
