@@ -565,8 +565,7 @@ def _decode_groups(
     import av
 
     first_pts = int(index.frame_pts[0])
-    frame_threads = len(groups) == 1 and workers > 1
-    codec_threads = workers if frame_threads else min(workers, max(2, -(-workers // len(groups))))
+    frame_threads, codec_threads = _codec_threading(workers, len(groups))
     pending = sorted(groups, key=lambda group: _group_cost(index, *group), reverse=True)
     lock = threading.Lock()
     found: dict[int, np.ndarray] = {}
@@ -599,14 +598,25 @@ def _decode_groups(
                 with lock:
                     found.update(result)
 
-    num_threads = min(workers, len(groups))
+    _run_in_threads(work, min(workers, len(groups)))
+    return found
+
+
+def _codec_threading(workers: int, num_groups: int) -> tuple[bool, int]:
+    """`(frame_threads, codec_threads)` of each decoder when `num_groups` groups share `workers` threads."""
+    frame_threads = num_groups == 1 and workers > 1
+    codec_threads = workers if frame_threads else min(workers, max(2, -(-workers // num_groups)))
+    return frame_threads, codec_threads
+
+
+def _run_in_threads(work: Callable[[], None], num_threads: int) -> None:
+    """Run `work` in `num_threads` threads (in this one when it is 1) and re-raise the first error."""
     if num_threads == 1:
         work()
     else:
         with ThreadPoolExecutor(max_workers=num_threads) as pool:
             for future in [pool.submit(work) for _ in range(num_threads)]:
                 future.result()
-    return found
 
 
 def _group_cost(index: _PacketIndex, seek_pts: int, wanted: list[int]) -> int:
@@ -672,6 +682,79 @@ def _warn_if_truncated(path: str, declared: int, index: _PacketIndex) -> None:
         )
 
 
+@dataclass
+class _PyAVStream:
+    """What `_load_with_pyav` reads from a file before decoding: the video stream's header and packet index."""
+
+    stream_index: int
+    declared_num_frames: int
+    fps: float | None
+    time_base: float | None
+    index: _PacketIndex | None  # None: packets without time stamps
+
+
+def _probe_pyav_stream(container) -> _PyAVStream:
+    """Read the first video stream's header and index its packets."""
+    stream = container.streams.video[0]
+    try:
+        index = _read_packet_index(container, stream)
+    except _NoTimestamps:
+        index = None
+    return _PyAVStream(
+        stream_index=stream.index,
+        declared_num_frames=int(stream.frames or 0),
+        fps=_stream_fps(stream),
+        time_base=float(stream.time_base) if stream.time_base else None,
+        index=index,
+    )
+
+
+def _pyav_total_num_frames(path: str, probe: _PyAVStream) -> int:
+    """Frames present (the packet index), or the header's count for a stream without time stamps."""
+    if probe.index is None:
+        if not probe.declared_num_frames:
+            raise ValueError(f"Cannot count the frames of {path} (no time stamps and no frame count in the header).")
+        return probe.declared_num_frames
+    if len(probe.index.frame_pts) == 0:
+        raise ValueError(f"The video stream of {path} contains no frames.")
+    _warn_if_truncated(path, probe.declared_num_frames, probe.index)
+    return len(probe.index.frame_pts)
+
+
+def _decode_by_timestamps(
+    path: str, probe: _PyAVStream, indices: np.ndarray, workers: int, apply_rotation: bool
+) -> tuple[np.ndarray, list[float] | None]:
+    """Frames and time stamps of `indices`, seeking to the key frames the packet index names."""
+    index = probe.index
+    wanted = sorted({int(index.frame_pts[i]) for i in indices})
+    by_pts = _decode_groups(path, probe.stream_index, _plan_groups(index, wanted), index, workers, apply_rotation)
+    missing = [pts for pts in wanted if pts not in by_pts]
+    if missing:
+        raise ValueError(
+            f"Could not decode frame(s) {[int(np.searchsorted(index.frame_pts, p)) for p in missing]} of {path}; "
+            "the file looks truncated or corrupt."
+        )
+    frames = np.stack([by_pts[int(index.frame_pts[i])] for i in indices])
+    timestamps = [float(index.frame_pts[i]) * probe.time_base for i in indices] if probe.time_base else None
+    return frames, timestamps
+
+
+def _decode_by_counting(
+    path: str, probe: _PyAVStream, indices: np.ndarray, apply_rotation: bool
+) -> tuple[np.ndarray, list[float] | None]:
+    """Frames and time stamps of `indices`, counting decoded frames from the start (see `_decode_sequential`)."""
+    by_position, count = _decode_sequential(path, probe.stream_index, indices, apply_rotation)
+    missing = [int(i) for i in indices if int(i) not in by_position]
+    if missing:
+        raise ValueError(
+            f"Could not decode frame(s) {missing} of {path} (decoded {count} frames); the file looks truncated "
+            "or corrupt."
+        ) from None
+    frames = np.stack([by_position[int(i)] for i in indices])
+    timestamps = [float(i) / probe.fps for i in indices] if probe.fps else None
+    return frames, timestamps
+
+
 def _load_with_pyav(
     path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int, apply_rotation: bool = True
 ):
@@ -679,55 +762,23 @@ def _load_with_pyav(
 
     container = _open_pyav(path)
     try:
-        stream = container.streams.video[0]
-        stream_index = stream.index
-        declared_num_frames = int(stream.frames or 0)
-        video_fps = _stream_fps(stream)
-        time_base = float(stream.time_base) if stream.time_base else None
-        try:
-            index = _read_packet_index(container, stream)
-        except _NoTimestamps:
-            index = None
-        except av.error.FFmpegError as error:
-            raise ValueError(f"Could not read the packets of {path}; the file looks corrupt ({error}).") from error
+        probe = _probe_pyav_stream(container)
+    except av.error.FFmpegError as error:
+        raise ValueError(f"Could not read the packets of {path}; the file looks corrupt ({error}).") from error
     finally:
         container.close()
-
-    if index is not None and len(index.frame_pts) == 0:
-        raise ValueError(f"The video stream of {path} contains no frames.")
-    if index is not None:
-        _warn_if_truncated(path, declared_num_frames, index)
-    total_num_frames = len(index.frame_pts) if index is not None else stream.frames
-    if index is None and not total_num_frames:
-        raise ValueError(f"Cannot count the frames of {path} (no time stamps and no frame count in the header).")
+    total_num_frames = _pyav_total_num_frames(path, probe)
+    video_fps = probe.fps
     indices = _checked_indices(sample_indices, total_num_frames, video_fps)
     workers = max(1, num_threads if num_threads and num_threads > 0 else (os.cpu_count() or 1))
     try:
-        if index is None:
+        if probe.index is None:
             raise _SeekMissed()
-        wanted = sorted({int(index.frame_pts[i]) for i in indices})
-        by_pts = _decode_groups(path, stream_index, _plan_groups(index, wanted), index, workers, apply_rotation)
-        missing = [pts for pts in wanted if pts not in by_pts]
-        if missing:
-            raise ValueError(
-                f"Could not decode frame(s) {[int(np.searchsorted(index.frame_pts, p)) for p in missing]} of {path}; "
-                "the file looks truncated or corrupt."
-            )
-        frames = np.stack([by_pts[int(index.frame_pts[i])] for i in indices])
-        timestamps = [float(index.frame_pts[i]) * time_base for i in indices] if time_base else None
-    except _SeekMissed:
-        by_position, count = _decode_sequential(path, stream_index, indices, apply_rotation)
-        missing = [int(i) for i in indices if int(i) not in by_position]
-        if missing:
-            raise ValueError(
-                f"Could not decode frame(s) {missing} of {path} (decoded {count} frames); the file looks truncated "
-                "or corrupt."
-            ) from None
-        frames = np.stack([by_position[int(i)] for i in indices])
-        timestamps = [float(i) / video_fps for i in indices] if video_fps else None
+        frames, timestamps = _decode_by_timestamps(path, probe, indices, workers, apply_rotation)
+    except _SeekMissed:  # no time stamps, or a seek landed late: count frames from the start
+        frames, timestamps = _decode_by_counting(path, probe, indices, apply_rotation)
     except av.error.FFmpegError as error:
         raise ValueError(f"Could not decode {path}; the file looks corrupt ({error}).") from error
-
     metadata = VideoChatVideoMetadata(
         total_num_frames=int(total_num_frames),
         fps=video_fps,
@@ -856,18 +907,22 @@ def load_video(
         check_sampling_arguments(num_frames, fps, sampling, bound, frames_indices)
         sample_indices_fn = _default_sampler(num_frames, sampling, fps, bound, frames_indices)
     if isinstance(video, (str, os.PathLike)):
-        video = local_path(video, "video")
-        if is_url(video):
-            temporary = download_to_temporary_file(video)
-            try:
-                return _load_file(temporary, backend, sample_indices_fn, num_threads, apply_rotation)
-            finally:
-                os.unlink(temporary)
-        return _load_file(video, backend, sample_indices_fn, num_threads, apply_rotation)
-
+        return _load_path_or_url(video, backend, sample_indices_fn, num_threads, apply_rotation)
     frames = to_rgb_frames(video)
     indices = _checked_indices(sample_indices_fn, len(frames), video_fps)
     return frames[indices], _memory_metadata(frames, indices, video_fps)
+
+
+def _load_path_or_url(video, backend: str, sample_indices_fn, num_threads: int, apply_rotation: bool):
+    """Decode a local file, or an `http(s)://` URL downloaded to a temporary file (removed afterwards)."""
+    video = local_path(video, "video")
+    if is_url(video):
+        temporary = download_to_temporary_file(video)
+        try:
+            return _load_file(temporary, backend, sample_indices_fn, num_threads, apply_rotation)
+        finally:
+            os.unlink(temporary)
+    return _load_file(video, backend, sample_indices_fn, num_threads, apply_rotation)
 
 
 def _load_file(path, backend: str, sample_indices_fn, num_threads: int, apply_rotation: bool):

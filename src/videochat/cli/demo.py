@@ -80,13 +80,11 @@ def write_qformer_vocab(folder: Path) -> int:
     return len(vocab)
 
 
-def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab: int) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of the ORIGINAL InternVideo2-Chat state dict (hub naming, peft-0.5 LoRA layout) at `dims`."""
+def _embedding_and_projection_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
+    """The keys outside the block stacks: query tokens, vision embeddings and final norm, Q-Former <-> LLM
+    projections (in the original state dict's order)."""
     v, q, h = dims["vision"], dims["qformer"], dims["llm"]
-    head_dim = h // dims["llm_heads"]
-    kv = head_dim * dims["llm_kv_heads"]
-    mlp_v, mlp_h, r = int(v * 48 / 11), 2 * h, dims["lora_r"]
-    shapes = {
+    return {
         "query_tokens": (1, 32, q),
         "extra_query_tokens": (1, 64, q),
         "vision_encoder.cls_token": (1, 1, v),
@@ -101,6 +99,13 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
         "project_down.weight": (q, h),
         "project_down.bias": (q,),
     }
+
+
+def _vision_block_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
+    """The InternVideo2 vision tower's transformer blocks (layer scale, QK-norm, no qkv bias)."""
+    v = dims["vision"]
+    mlp = int(v * 48 / 11)
+    shapes = {}
     for i in range(dims["vision_layers"]):
         block = f"vision_encoder.blocks.{i}"
         shapes.update(
@@ -114,65 +119,69 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
                 f"{block}.attn.proj.bias": (v,),
                 f"{block}.attn.q_norm.weight": (v,),
                 f"{block}.attn.k_norm.weight": (v,),
-                f"{block}.mlp.fc1.weight": (mlp_v, v),
-                f"{block}.mlp.fc1.bias": (mlp_v,),
-                f"{block}.mlp.fc2.weight": (v, mlp_v),
+                f"{block}.mlp.fc1.weight": (mlp, v),
+                f"{block}.mlp.fc1.bias": (mlp,),
+                f"{block}.mlp.fc2.weight": (v, mlp),
                 f"{block}.mlp.fc2.bias": (v,),
             }
         )
-    bert = "qformer.bert"
+    return shapes
+
+
+def _qformer_attention_shapes(prefix: str, q: int, key_width: int) -> dict[str, tuple[int, ...]]:
+    """One BERT attention (`attention` or `crossattention`): query/key/value and the output dense + LayerNorm."""
+    shapes = {}
+    for name, in_width in (("query", q), ("key", key_width), ("value", key_width)):
+        shapes[f"{prefix}.self.{name}.weight"] = (q, in_width)
+        shapes[f"{prefix}.self.{name}.bias"] = (q,)
     shapes.update(
         {
-            f"{bert}.embeddings.word_embeddings.weight": (qformer_vocab, q),
-            f"{bert}.embeddings.position_embeddings.weight": (64, q),
-            f"{bert}.embeddings.LayerNorm.weight": (q,),
-            f"{bert}.embeddings.LayerNorm.bias": (q,),
+            f"{prefix}.output.dense.weight": (q, q),
+            f"{prefix}.output.dense.bias": (q,),
+            f"{prefix}.output.LayerNorm.weight": (q,),
+            f"{prefix}.output.LayerNorm.bias": (q,),
         }
     )
-    for i in range(dims["qformer_layers"]):
-        layer = f"{bert}.encoder.layer.{i}"
-        parts = ["attention"] + (["crossattention"] if i % 2 == 0 else [])
-        for part in parts:
-            width = v if part == "crossattention" else q
-            for name, in_width in (("query", q), ("key", width), ("value", width)):
-                shapes[f"{layer}.{part}.self.{name}.weight"] = (q, in_width)
-                shapes[f"{layer}.{part}.self.{name}.bias"] = (q,)
-            shapes.update(
-                {
-                    f"{layer}.{part}.output.dense.weight": (q, q),
-                    f"{layer}.{part}.output.dense.bias": (q,),
-                    f"{layer}.{part}.output.LayerNorm.weight": (q,),
-                    f"{layer}.{part}.output.LayerNorm.bias": (q,),
-                }
-            )
-        for suffix in ("", "_query"):
-            shapes.update(
-                {
-                    f"{layer}.intermediate{suffix}.dense.weight": (2 * q, q),
-                    f"{layer}.intermediate{suffix}.dense.bias": (2 * q,),
-                    f"{layer}.output{suffix}.dense.weight": (q, 2 * q),
-                    f"{layer}.output{suffix}.dense.bias": (q,),
-                    f"{layer}.output{suffix}.LayerNorm.weight": (q,),
-                    f"{layer}.output{suffix}.LayerNorm.bias": (q,),
-                }
-            )
-    lm = "lm.base_model.model"
-    adapted = {}
-    for i in range(dims["llm_layers"]):
-        layer = f"{lm}.model.layers.{i}"
-        adapted.update(
+    return shapes
+
+
+def _qformer_layer_shapes(layer: str, index: int, q: int, v: int) -> dict[str, tuple[int, ...]]:
+    """One Q-Former layer: self-attention, cross-attention to the vision tower on even layers, and the two
+    feed-forwards (text and `_query`)."""
+    shapes = _qformer_attention_shapes(f"{layer}.attention", q, q)
+    if index % 2 == 0:
+        shapes.update(_qformer_attention_shapes(f"{layer}.crossattention", q, v))
+    for suffix in ("", "_query"):
+        shapes.update(
             {
-                f"{layer}.self_attn.q_proj": (h, h),
-                f"{layer}.self_attn.k_proj": (kv, h),
-                f"{layer}.self_attn.v_proj": (kv, h),
-                f"{layer}.self_attn.o_proj": (h, h),
-                f"{layer}.mlp.gate_proj": (mlp_h, h),
-                f"{layer}.mlp.up_proj": (mlp_h, h),
-                f"{layer}.mlp.down_proj": (h, mlp_h),
+                f"{layer}.intermediate{suffix}.dense.weight": (2 * q, q),
+                f"{layer}.intermediate{suffix}.dense.bias": (2 * q,),
+                f"{layer}.output{suffix}.dense.weight": (q, 2 * q),
+                f"{layer}.output{suffix}.dense.bias": (q,),
+                f"{layer}.output{suffix}.LayerNorm.weight": (q,),
+                f"{layer}.output{suffix}.LayerNorm.bias": (q,),
             }
         )
-        shapes.update({f"{layer}.input_layernorm.weight": (h,), f"{layer}.post_attention_layernorm.weight": (h,)})
-    adapted[f"{lm}.lm_head"] = (llm_vocab, h)
+    return shapes
+
+
+def _qformer_shapes(dims: dict, qformer_vocab: int) -> dict[str, tuple[int, ...]]:
+    """The Q-Former's BERT: embeddings, then its layers."""
+    q, bert = dims["qformer"], "qformer.bert"
+    shapes = {
+        f"{bert}.embeddings.word_embeddings.weight": (qformer_vocab, q),
+        f"{bert}.embeddings.position_embeddings.weight": (64, q),
+        f"{bert}.embeddings.LayerNorm.weight": (q,),
+        f"{bert}.embeddings.LayerNorm.bias": (q,),
+    }
+    for i in range(dims["qformer_layers"]):
+        shapes.update(_qformer_layer_shapes(f"{bert}.encoder.layer.{i}", i, q, dims["vision"]))
+    return shapes
+
+
+def _lora_wrapped_shapes(adapted: dict[str, tuple[int, int]], r: int) -> dict[str, tuple[int, ...]]:
+    """Each LoRA-adapted linear's base weight and its unmerged peft-0.5 `lora_A` / `lora_B` (adapter `default`)."""
+    shapes = {}
     for module, (out_features, in_features) in adapted.items():
         shapes.update(
             {
@@ -181,8 +190,150 @@ def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab:
                 f"{module}.lora_B.default.weight": (out_features, r),
             }
         )
-    shapes.update({f"{lm}.model.embed_tokens.weight": (llm_vocab, h), f"{lm}.model.norm.weight": (h,)})
     return shapes
+
+
+def _llm_with_lora_shapes(dims: dict, llm_vocab: int) -> dict[str, tuple[int, ...]]:
+    """The PEFT-wrapped Mistral LLM: RMSNorms, LoRA-adapted attention/MLP linears and `lm_head`, embeddings."""
+    h, lm = dims["llm"], "lm.base_model.model"
+    kv = h // dims["llm_heads"] * dims["llm_kv_heads"]
+    mlp = 2 * h
+    norms, adapted = {}, {}
+    for i in range(dims["llm_layers"]):
+        layer = f"{lm}.model.layers.{i}"
+        adapted.update(
+            {
+                f"{layer}.self_attn.q_proj": (h, h),
+                f"{layer}.self_attn.k_proj": (kv, h),
+                f"{layer}.self_attn.v_proj": (kv, h),
+                f"{layer}.self_attn.o_proj": (h, h),
+                f"{layer}.mlp.gate_proj": (mlp, h),
+                f"{layer}.mlp.up_proj": (mlp, h),
+                f"{layer}.mlp.down_proj": (h, mlp),
+            }
+        )
+        norms.update({f"{layer}.input_layernorm.weight": (h,), f"{layer}.post_attention_layernorm.weight": (h,)})
+    adapted[f"{lm}.lm_head"] = (llm_vocab, h)
+    return {
+        **norms,
+        **_lora_wrapped_shapes(adapted, dims["lora_r"]),
+        f"{lm}.model.embed_tokens.weight": (llm_vocab, h),
+        f"{lm}.model.norm.weight": (h,),
+    }
+
+
+def original_internvideo2_chat_shapes(dims: dict, llm_vocab: int, qformer_vocab: int) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the ORIGINAL InternVideo2-Chat state dict (hub naming, peft-0.5 LoRA layout) at `dims`.
+
+    The order is the order the demo draws the random weights in, so it is part of the demo checkpoint's bytes."""
+    return {
+        **_embedding_and_projection_shapes(dims),
+        **_vision_block_shapes(dims),
+        **_qformer_shapes(dims, qformer_vocab),
+        **_llm_with_lora_shapes(dims, llm_vocab),
+    }
+
+
+def _write_llm_tokenizer(folder: Path, llm_tokenizer: Path | None, vocab_size: int) -> None:
+    if llm_tokenizer is None:
+        train_llm_tokenizer(folder, vocab_size=vocab_size)
+    else:
+        shutil.copytree(llm_tokenizer, folder, dirs_exist_ok=True)
+
+
+def _mistral_lm_config(dims: dict, vocab_size: int) -> dict:
+    """The original folder's `lm_config/config.json`: a tiny Mistral."""
+    return {
+        "architectures": ["MistralForCausalLM"],
+        "model_type": "mistral",
+        "hidden_size": dims["llm"],
+        "intermediate_size": 2 * dims["llm"],
+        "num_hidden_layers": dims["llm_layers"],
+        "num_attention_heads": dims["llm_heads"],
+        "num_key_value_heads": dims["llm_kv_heads"],
+        "head_dim": dims["llm"] // dims["llm_heads"],
+        "vocab_size": vocab_size,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1e6,
+        "max_position_embeddings": 2048,
+        "sliding_window": None,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "tie_word_embeddings": False,
+    }
+
+
+NORM_WEIGHT_SUFFIXES = ("norm1.weight", "norm2.weight", "LayerNorm.weight", "norm.weight", "layernorm.weight")
+
+
+def random_original_state_dict(dims: dict, llm_vocab: int, qformer_vocab: int, seed: int) -> dict[str, torch.Tensor]:
+    """Small random weights (norm weights around 1) drawn in `original_internvideo2_chat_shapes` order, plus the
+    Q-Former's `position_ids` buffer."""
+    generator = torch.Generator().manual_seed(seed)
+    state_dict = {}
+    for key, shape in original_internvideo2_chat_shapes(dims, llm_vocab, qformer_vocab).items():
+        scale = 1.0 if key.endswith(NORM_WEIGHT_SUFFIXES) else 0.0
+        state_dict[key] = scale + 0.05 * torch.randn(shape, generator=generator)
+    state_dict["qformer.bert.embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
+    return state_dict
+
+
+def _original_model_config(dims: dict) -> dict:
+    """`original_config.json`'s `model_config`: the original code's own config at the released sizes."""
+    return {
+        "vision_encoder": {
+            "name": "internvideo2-1B",
+            "img_size": 224,
+            "patch_size": 14,
+            "d_model": dims["vision"],
+            "encoder_embed_dim": dims["vision"],
+            "num_frames": 8,
+            "tubelet_size": 1,
+            "sep_image_video_pos_embed": True,
+            "x_vis_return_idx": -2,
+            "x_vis_only": True,
+        },
+        "bridge": {"name": "qformer", "num_query_token": 32, "extra_num_query_token": 64},
+        "llm": {"name": "mistral_7b", "use_lora": True, "lora_r": dims["lora_r"], "lora_alpha": 2 * dims["lora_r"]},
+    }
+
+
+def _tiny_overrides(dims: dict, qformer_vocab: int) -> dict:
+    """`original_config.json`'s `tiny_overrides`: how the tiny vision tower and Q-Former BERT differ from the
+    released ones."""
+    return {
+        "vision_encoder_ctor": {
+            "embed_dim": dims["vision"],
+            "depth": dims["vision_layers"] + 1,
+            "num_heads": dims["vision_heads"],
+            "mlp_ratio": "48/11",
+            "qkv_bias": False,
+            "qk_normalization": True,
+            "init_values": 1e-5,
+            "blocks_built": dims["vision_layers"],
+        },
+        "qformer_bert_config (replaces bert-base-uncased)": {
+            "vocab_size": qformer_vocab - 1,
+            "hidden_size": dims["qformer"],
+            "num_hidden_layers": dims["qformer_layers"],
+            "num_attention_heads": dims["qformer_heads"],
+            "intermediate_size": 2 * dims["qformer"],
+            "max_position_embeddings": 64,
+            "layer_norm_eps": 1e-12,
+        },
+        "qformer_vocab_after_[DEC]": qformer_vocab,
+    }
+
+
+def _original_config(dims: dict, qformer_vocab: int, hd: bool = True) -> dict:
+    """The original folder's `original_config.json` (HD or non-HD InternVideo2-Chat-8B at `dims`)."""
+    return {
+        "architectures": ["InternVideo2_VideoChat2"],
+        "model_cls": "InternVideo2_VideoChat2",
+        "variant": "HD (demo)" if hd else "non-HD (demo)",
+        "model_config": _original_model_config(dims),
+        "tiny_overrides": _tiny_overrides(dims, qformer_vocab),
+    }
 
 
 def write_original_checkpoint(
@@ -198,91 +349,13 @@ def write_original_checkpoint(
     spot, or the files of `llm_tokenizer` (e.g. a real sentencepiece `tokenizer.model` + `tokenizer_config.json`,
     whose vocabulary has `llm_vocab_size` pieces)."""
     folder.mkdir(parents=True, exist_ok=True)
-    if llm_tokenizer is None:
-        train_llm_tokenizer(folder / "llm_tokenizer", vocab_size=llm_vocab_size)
-    else:
-        shutil.copytree(llm_tokenizer, folder / "llm_tokenizer", dirs_exist_ok=True)
+    _write_llm_tokenizer(folder / "llm_tokenizer", llm_tokenizer, llm_vocab_size)
     qformer_vocab = write_qformer_vocab(folder / "qformer_tokenizer") + 1  # + [DEC], added by the original
-    lm_config = {
-        "architectures": ["MistralForCausalLM"],
-        "model_type": "mistral",
-        "hidden_size": dims["llm"],
-        "intermediate_size": 2 * dims["llm"],
-        "num_hidden_layers": dims["llm_layers"],
-        "num_attention_heads": dims["llm_heads"],
-        "num_key_value_heads": dims["llm_kv_heads"],
-        "head_dim": dims["llm"] // dims["llm_heads"],
-        "vocab_size": llm_vocab_size,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 1e6,
-        "max_position_embeddings": 2048,
-        "sliding_window": None,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "tie_word_embeddings": False,
-    }
     (folder / "lm_config").mkdir(exist_ok=True)
-    (folder / "lm_config" / "config.json").write_text(json.dumps(lm_config, indent=2))
-    generator = torch.Generator().manual_seed(seed)
-    state_dict = {}
-    for key, shape in original_internvideo2_chat_shapes(dims, llm_vocab_size, qformer_vocab).items():
-        scale = (
-            1.0
-            if key.endswith(("norm1.weight", "norm2.weight", "LayerNorm.weight", "norm.weight", "layernorm.weight"))
-            else 0.0
-        )
-        state_dict[key] = scale + 0.05 * torch.randn(shape, generator=generator)
-    state_dict["qformer.bert.embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
+    (folder / "lm_config" / "config.json").write_text(json.dumps(_mistral_lm_config(dims, llm_vocab_size), indent=2))
+    state_dict = random_original_state_dict(dims, llm_vocab_size, qformer_vocab, seed)
     save_file(state_dict, folder / "original_checkpoint.safetensors", metadata={"format": "pt"})
-    original_config = {
-        "architectures": ["InternVideo2_VideoChat2"],
-        "model_cls": "InternVideo2_VideoChat2",
-        "variant": "HD (demo)" if hd else "non-HD (demo)",
-        "model_config": {
-            "vision_encoder": {
-                "name": "internvideo2-1B",
-                "img_size": 224,
-                "patch_size": 14,
-                "d_model": dims["vision"],
-                "encoder_embed_dim": dims["vision"],
-                "num_frames": 8,
-                "tubelet_size": 1,
-                "sep_image_video_pos_embed": True,
-                "x_vis_return_idx": -2,
-                "x_vis_only": True,
-            },
-            "bridge": {"name": "qformer", "num_query_token": 32, "extra_num_query_token": 64},
-            "llm": {
-                "name": "mistral_7b",
-                "use_lora": True,
-                "lora_r": dims["lora_r"],
-                "lora_alpha": 2 * dims["lora_r"],
-            },
-        },
-        "tiny_overrides": {
-            "vision_encoder_ctor": {
-                "embed_dim": dims["vision"],
-                "depth": dims["vision_layers"] + 1,
-                "num_heads": dims["vision_heads"],
-                "mlp_ratio": "48/11",
-                "qkv_bias": False,
-                "qk_normalization": True,
-                "init_values": 1e-5,
-                "blocks_built": dims["vision_layers"],
-            },
-            "qformer_bert_config (replaces bert-base-uncased)": {
-                "vocab_size": qformer_vocab - 1,
-                "hidden_size": dims["qformer"],
-                "num_hidden_layers": dims["qformer_layers"],
-                "num_attention_heads": dims["qformer_heads"],
-                "intermediate_size": 2 * dims["qformer"],
-                "max_position_embeddings": 64,
-                "layer_norm_eps": 1e-12,
-            },
-            "qformer_vocab_after_[DEC]": qformer_vocab,
-        },
-    }
-    (folder / "original_config.json").write_text(json.dumps(original_config, indent=2))
+    (folder / "original_config.json").write_text(json.dumps(_original_config(dims, qformer_vocab, hd), indent=2))
     return folder
 
 

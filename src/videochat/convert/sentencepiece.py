@@ -136,31 +136,11 @@ def build_sentencepiece_backend(
             starts with one of them gets no "▁" before it.
         add_bos_token / add_eos_token / bos_token / eos_token: the post-processor template.
     """
-    trainer_spec, normalizer_spec = proto.trainer_spec, proto.normalizer_spec
-    if trainer_spec.model_type != _BPE_MODEL_TYPE:
-        raise ValueError(
-            f"only sentencepiece BPE models are supported (model_type {_BPE_MODEL_TYPE}), got "
-            f"{trainer_spec.model_type}"
-        )
-    if trainer_spec.treat_whitespace_as_suffix:
-        raise ValueError("sentencepiece models with treat_whitespace_as_suffix=True are not supported")
-    added_tokens = {
-        int(index): spec if isinstance(spec, AddedTokenSpec) else AddedTokenSpec.from_config(spec)
-        for index, spec in (added_tokens or {}).items()
-    }
+    _check_supported(proto.trainer_spec)
+    normalizer_spec = proto.normalizer_spec
+    added_tokens = _as_added_token_specs(added_tokens or {})
     vocab = _vocabulary(proto, added_tokens)
-    id_to_piece = {index: name for name, index in vocab.items()}
-    unk_piece = next((id_to_piece[i] for i, piece in enumerate(proto.pieces) if piece.type == _UNKNOWN), None)
-    tokenizer = Tokenizer(
-        BPE(
-            vocab=vocab,
-            merges=sentencepiece_bpe_merges(proto),
-            unk_token=unk_piece,
-            fuse_unk=True,
-            byte_fallback=trainer_spec.byte_fallback,
-            dropout=None,
-        )
-    )
+    tokenizer = Tokenizer(_bpe_model(proto, vocab))
     special_tokens = list(dict.fromkeys(token for token in special_tokens if token))
     prepends_prefix = add_prefix_space if not legacy else normalizer_spec.add_dummy_prefix
     if normalizer_spec.escape_whitespaces:
@@ -176,6 +156,40 @@ def build_sentencepiece_backend(
     _register_added_tokens(tokenizer, added_specs, legacy)
     tokenizer.post_processor = _post_processor(tokenizer, add_bos_token, add_eos_token, bos_token, eos_token)
     return tokenizer
+
+
+def _check_supported(trainer_spec) -> None:
+    """Only BPE models with whitespace as a prefix (the Llama / Mistral layout) are supported."""
+    if trainer_spec.model_type != _BPE_MODEL_TYPE:
+        raise ValueError(
+            f"only sentencepiece BPE models are supported (model_type {_BPE_MODEL_TYPE}), got "
+            f"{trainer_spec.model_type}"
+        )
+    if trainer_spec.treat_whitespace_as_suffix:
+        raise ValueError("sentencepiece models with treat_whitespace_as_suffix=True are not supported")
+
+
+def _as_added_token_specs(added_tokens: Mapping) -> dict[int, AddedTokenSpec]:
+    """Id -> `AddedTokenSpec` from specs or `added_tokens_decoder` entries (a `tokenizer_config.json` has string
+    ids)."""
+    return {
+        int(index): spec if isinstance(spec, AddedTokenSpec) else AddedTokenSpec.from_config(spec)
+        for index, spec in added_tokens.items()
+    }
+
+
+def _bpe_model(proto, vocab: dict[str, int]) -> BPE:
+    """The BPE model: the vocabulary, merges in sentencepiece's order, its unknown piece and byte fallback."""
+    id_to_piece = {index: name for name, index in vocab.items()}
+    unk_piece = next((id_to_piece[i] for i, piece in enumerate(proto.pieces) if piece.type == _UNKNOWN), None)
+    return BPE(
+        vocab=vocab,
+        merges=sentencepiece_bpe_merges(proto),
+        unk_token=unk_piece,
+        fuse_unk=True,
+        byte_fallback=proto.trainer_spec.byte_fallback,
+        dropout=None,
+    )
 
 
 def _vocabulary(proto, added_tokens: Mapping[int, AddedTokenSpec]) -> dict[str, int]:
