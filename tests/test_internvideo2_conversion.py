@@ -14,14 +14,10 @@ from safetensors.torch import load_file, save_file
 
 from videochat.cli import main as videochat_main
 from videochat.convert.checkpoint_io import UnsafeCheckpointError
-from videochat.convert.internvideo2 import (
-    PRESETS,
-    build_config,
-    check_manifest,
-    convert_internvideo2,
-    detect_kind,
-    main,
-)
+from videochat.cli.convert import internvideo2_main
+from videochat.convert.internvideo2 import build_config, check_manifest, convert_internvideo2
+from videochat.convert.presets import INTERNVIDEO2_PRESETS, all_preset_names
+from videochat.convert.sources import detect_internvideo2_kind
 from videochat.convert.key_maps.internvideo2 import INTERNVIDEO2_VIDEO_TEXT_KEY_MAP
 from videochat.convert.keymap import UnknownKeysError
 from videochat.convert.output_safety import OutputError
@@ -102,16 +98,18 @@ def test_every_drop_has_a_reason_and_unknown_keys_are_fatal():
 
 
 def test_source_kinds_and_presets():
-    assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight", "head.weight"]) == "classifier"
-    assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight"]) == "features"
+    assert detect_internvideo2_kind(["cls_token", "clip_projector.cross_attn.proj.weight", "head.weight"]) == "classifier"
+    assert detect_internvideo2_kind(["cls_token", "clip_projector.cross_attn.proj.weight"]) == "features"
     assert (
-        detect_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"])
+        detect_internvideo2_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"])
         == "video_text"
     )
     with pytest.raises(ValueError, match="not an InternVideo2"):
-        detect_kind(["model.embed_tokens.weight"])
-    kinds = {preset.kind for preset in PRESETS.values()}
-    assert kinds == {"classifier", "features", "video_text"} and len(PRESETS) >= 17
+        detect_internvideo2_kind(["model.embed_tokens.weight"])
+    kinds = {preset.kind for preset in INTERNVIDEO2_PRESETS.values()}
+    assert kinds == {"classifier", "features", "video_text"} and len(INTERNVIDEO2_PRESETS) >= 17
+    # one registry: `videochat convert --preset` lists the foundation models next to the chat models
+    assert set(INTERNVIDEO2_PRESETS) < set(all_preset_names()) and "internvideo2-chat-8b" in all_preset_names()
 
 
 # ---------------------------------------------------------------------------------------------------- real conversion
@@ -234,7 +232,7 @@ def test_command_line(tmp_path, capsys):
         if not key.startswith("blocks.") or key.startswith("blocks.0.")
     }
     torch.save({"module": state_dict}, tmp_path / "s14.pth")
-    code = main(
+    code = internvideo2_main(
         [
             str(tmp_path / "s14.pth"),
             str(tmp_path / "cls"),
