@@ -4,27 +4,24 @@ wrapper and dtype, safe unpickling, atomic output, labels, the command line."""
 
 import json
 import pickle
+import shutil
 
 import pytest
 import torch
 from conftest import shared_path
-from internvideo2_testing import STAGE1, STAGE1_OVERRIDES, STAGE2, convert_fixture
+from internvideo2_testing import STAGE1, STAGE1_OVERRIDES, STAGE2, STAGE2_OVERRIDES, convert_fixture
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from videochat.cli import main as videochat_main
+from videochat.cli.convert import internvideo2_main
 from videochat.convert.checkpoint_io import UnsafeCheckpointError
-from videochat.convert.internvideo2 import (
-    PRESETS,
-    build_config,
-    check_manifest,
-    convert_internvideo2,
-    detect_kind,
-    main,
-)
+from videochat.convert.internvideo2 import build_config, check_manifest, convert_internvideo2
 from videochat.convert.key_maps.internvideo2 import INTERNVIDEO2_VIDEO_TEXT_KEY_MAP
 from videochat.convert.keymap import UnknownKeysError
-from videochat.convert.output_safety import OutputError
+from videochat.convert.output_safety import MARKER_NAME, OutputError
+from videochat.convert.presets import INTERNVIDEO2_PRESETS, all_preset_names
+from videochat.convert.sources import detect_internvideo2_kind, detect_source_family
 
 
 def manifest_shapes(name: str) -> dict:
@@ -102,16 +99,20 @@ def test_every_drop_has_a_reason_and_unknown_keys_are_fatal():
 
 
 def test_source_kinds_and_presets():
-    assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight", "head.weight"]) == "classifier"
-    assert detect_kind(["cls_token", "clip_projector.cross_attn.proj.weight"]) == "features"
     assert (
-        detect_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"])
+        detect_internvideo2_kind(["cls_token", "clip_projector.cross_attn.proj.weight", "head.weight"]) == "classifier"
+    )
+    assert detect_internvideo2_kind(["cls_token", "clip_projector.cross_attn.proj.weight"]) == "features"
+    assert (
+        detect_internvideo2_kind(["vision_encoder.cls_token", "text_encoder.bert.embeddings.word_embeddings.weight"])
         == "video_text"
     )
     with pytest.raises(ValueError, match="not an InternVideo2"):
-        detect_kind(["model.embed_tokens.weight"])
-    kinds = {preset.kind for preset in PRESETS.values()}
-    assert kinds == {"classifier", "features", "video_text"} and len(PRESETS) >= 17
+        detect_internvideo2_kind(["model.embed_tokens.weight"])
+    kinds = {preset.kind for preset in INTERNVIDEO2_PRESETS.values()}
+    assert kinds == {"classifier", "features", "video_text"} and len(INTERNVIDEO2_PRESETS) >= 17
+    # one registry: `videochat convert --preset` lists the foundation models next to the chat models
+    assert set(INTERNVIDEO2_PRESETS) < set(all_preset_names()) and "internvideo2-chat-8b" in all_preset_names()
 
 
 # ---------------------------------------------------------------------------------------------------- real conversion
@@ -234,7 +235,7 @@ def test_command_line(tmp_path, capsys):
         if not key.startswith("blocks.") or key.startswith("blocks.0.")
     }
     torch.save({"module": state_dict}, tmp_path / "s14.pth")
-    code = main(
+    code = internvideo2_main(
         [
             str(tmp_path / "s14.pth"),
             str(tmp_path / "cls"),
@@ -266,3 +267,59 @@ def test_command_line(tmp_path, capsys):
     )
     # a tiny 56-pixel model without its overrides: the shapes contradict the 224px default, said plainly
     assert "pos_embed has 64 patch rows, not a multiple of 256 (224px)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------- plain convert
+
+
+def _folder_bytes(folder) -> dict[str, bytes]:
+    """Every file of a converted folder except the output marker (it names the command that wrote the folder)."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MARKER_NAME
+    }
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])
+def test_plain_convert_takes_internvideo2_fixtures(stage, tmp_path, capsys):
+    """`videochat convert` (no alias, no --preset) tells an InternVideo2 stage-1 / stage-2 checkpoint from its keys
+    and writes the same bytes as the alias and as the conversion the parity checker runs (`convert_fixture`)."""
+    folder = shared_path(*(STAGE1 if stage == "stage1" else STAGE2))
+    overrides = STAGE1_OVERRIDES if stage == "stage1" else STAGE2_OVERRIDES
+    options = ["--gelu", "exact", "--config-overrides", json.dumps(overrides), "--no-progress"]
+    if stage == "stage2":
+        options += ["--vocab", str(folder / "tokenizer" / "vocab.txt")]
+    assert detect_source_family(folder) == "internvideo2"
+    assert videochat_main(["convert", str(folder), str(tmp_path / "plain"), *options]) == 0, capsys.readouterr().err
+    kind = "classifier" if stage == "stage1" else "video_text"
+    assert f", {kind}): " in capsys.readouterr().out
+    assert videochat_main(["convert-internvideo2", str(folder), str(tmp_path / "alias"), *options]) == 0
+    reference = convert_fixture(stage, tmp_path / "reference")
+    plain = _folder_bytes(tmp_path / "plain")
+    assert "config.json" in plain and any(name.endswith(".safetensors") for name in plain)
+    assert plain == _folder_bytes(tmp_path / "alias") == _folder_bytes(reference)
+    # the writers' safety rules hold on this path too: the output may not be the folder holding the source, and
+    # --overwrite replaces only folders videochat wrote
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(folder / "original_checkpoint.pth", source / "original_checkpoint.pth")
+    capsys.readouterr()
+    assert videochat_main(["convert", str(source / "original_checkpoint.pth"), str(source), *options]) == 2
+    assert "videochat convert: error:" in capsys.readouterr().err
+    assert sorted(path.name for path in source.iterdir()) == ["original_checkpoint.pth"]
+    assert videochat_main(["convert", str(source), str(tmp_path / "plain"), *options, "--overwrite"]) == 0
+    assert videochat_main(["convert", str(source), str(tmp_path / "source"), *options, "--overwrite"]) == 2
+    assert (source / "original_checkpoint.pth").is_file()
+
+
+def test_plain_convert_keeps_options_to_their_kind_of_source(tmp_path, capsys):
+    stage1 = shared_path(*STAGE1)
+    assert detect_source_family(shared_path("fixtures", "internvideo2_chat", "tiny_nonhd")) == "videochat"
+    assert detect_source_family(tmp_path, preset="internvideo2-stage1-l14-distilled") == "internvideo2"
+    assert videochat_main(["convert", str(stage1), str(tmp_path / "o"), "--llm", str(tmp_path)]) == 2
+    assert "--llm cannot be used with an InternVideo2 foundation checkpoint" in capsys.readouterr().err
+    chat = shared_path("fixtures", "internvideo2_chat", "tiny_nonhd")
+    assert videochat_main(["convert", str(chat), str(tmp_path / "o"), "--gelu", "tanh"]) == 2
+    assert "--gelu cannot be used with a chat model's checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

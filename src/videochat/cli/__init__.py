@@ -8,7 +8,7 @@ command prints a Python traceback unless `VIDEOCHAT_TRACEBACK=1` is set."""
 import sys
 
 from .. import parity
-from ..convert import internvideo2, tokenizer
+from ..convert import tokenizer
 from . import chat, convert, demo, embed
 from .errors import handles_errors
 
@@ -19,7 +19,7 @@ COMMANDS = {
     "convert": (convert.main, "convert an original checkpoint to a Hub-ready folder"),
     "convert-tokenizer": (tokenizer.main, "convert a sentencepiece tokenizer with the original ids"),
     "parity": (parity.main, "check a fixture folder against the outputs recorded from the original code"),
-    "convert-internvideo2": (internvideo2.main, "convert an InternVideo2 stage-1 classifier or stage-2 checkpoint"),
+    "convert-internvideo2": (convert.internvideo2_main, "alias of `convert` for InternVideo2 foundation checkpoints"),
     "embed": (embed.main, "write video embeddings of an InternVideo2 model for files / folders of videos"),
 }
 

@@ -39,6 +39,16 @@ DTYPES = {
 }
 
 
+def resolve_dtype(dtype) -> torch.dtype | None:
+    """The `torch.dtype` a `--dtype` value names (`None`: keep the source dtypes)."""
+    if dtype is None:
+        return None
+    target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
+    if target_dtype is None:
+        raise ConversionError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    return target_dtype
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Planning (no tensor is read here)
 # ---------------------------------------------------------------------------------------------------------------------
@@ -54,6 +64,15 @@ class WritePlan:
     @property
     def total_bytes(self) -> int:
         return sum(spec.nbytes for spec in self.specs)
+
+    def result_fields(self) -> dict:
+        """The `ConversionResult` fields this plan tells."""
+        return {
+            "num_tensors": len(self.specs),
+            "total_bytes": self.total_bytes,
+            "shards": self.shard_names,
+            "dropped": self.plan.dropped,
+        }
 
 
 def expected_model_shapes(config) -> dict[str, tuple[int, ...]]:
@@ -256,66 +275,71 @@ def convert(
     """
     inputs = [source, llm, vit, qformer, tokenizer, qformer_tokenizer]
     output, recovered = prepare_output_folder(output, inputs, overwrite)
-    target_dtype = None
-    if dtype is not None:
-        target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
-        if target_dtype is None:
-            raise ConversionError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    target_dtype = resolve_dtype(dtype)
     conversion_source = open_source(source, preset, llm, vit, qformer, tokenizer, qformer_tokenizer)
     found_inputs = [conversion_source.tokenizer_dir, conversion_source.qformer_tokenizer_dir, *conversion_source.files]
     prepare_output_folder(output, [*inputs, *found_inputs], overwrite)
     write_plan = plan_conversion(conversion_source, target_dtype, parse_size(max_shard_size))
     for note in [*recovered, *conversion_source.notes]:
         print(f"note: {note}", file=sys.stderr)
-
     staging = staging_folder(output)
     hashes = BackgroundHashes(conversion_source.files)
     try:
-        write_weights(staging, conversion_source, write_plan, progress)
-        problems = check_written_weights(staging, conversion_source.config)
-        if any(problems.values()):
-            raise ConversionError(f"written weights do not match the model: {problems}")
-        config = conversion_source.config
-        config.dtype = target_dtype or dominant_dtype(write_plan.specs)
-        config.architectures = ["VideoChatForConditionalGeneration"]
-        build_generation_config(conversion_source.preset.name).save_pretrained(str(staging))
-        messages = (
-            save_processor(staging, conversion_source) if save_processor_files else ["processor not saved (disabled)"]
-        )
-        for message in messages:
-            print(f"note: {message}", file=sys.stderr)
-        # config.json last: a folder without it is never loadable
-        config.save_pretrained(str(staging))
-        parity = None
-        if verify:
-            target_dtypes = {spec.name: spec.dtype for spec in write_plan.specs}
-            parity = verify_visual_path(staging, conversion_source, write_plan.plan.operations, target_dtypes)
-            print_parity(parity)
-        input_hashes = hashes.join()
-        write_model_card(
-            staging, conversion_source, input_hashes, format_parity(parity), push_to_hub, target_dtype, messages
-        )
-        if parity is not None and not parity["ok"]:
-            raise ConversionError(f"verification failed: {parity['failures']}")
+        options = FolderOptions(target_dtype, verify, push_to_hub, save_processor_files, progress)
+        written = write_folder(staging, conversion_source, write_plan, hashes, options)
         publish_folder(staging, output, "convert")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    uploaded = None
-    if push_to_hub:
-        uploaded = upload_to_hub(output, push_to_hub, dry_run=push_dry_run)
+    uploaded = upload_to_hub(output, push_to_hub, dry_run=push_dry_run) if push_to_hub else None
     return ConversionResult(
-        output=output,
-        preset=conversion_source.preset.name,
-        num_tensors=len(write_plan.specs),
-        total_bytes=write_plan.total_bytes,
-        shards=write_plan.shard_names,
-        dropped=write_plan.plan.dropped,
-        input_sha256=input_hashes,
-        parity=parity,
-        messages=messages,
-        uploaded=uploaded,
+        output, conversion_source.preset.name, **write_plan.result_fields(), **written, uploaded=uploaded
     )
+
+
+@dataclass
+class FolderOptions:
+    """What `convert` was asked for beyond the weights: the output dtype, verification, the Hub repo named in the
+    model card, whether to save the processor files."""
+
+    target_dtype: torch.dtype | None = None
+    verify: bool = False
+    push_to_hub: str | None = None
+    save_processor_files: bool = True
+    progress: bool = True
+
+
+def write_folder(
+    folder: Path, source: ConversionSource, write_plan: WritePlan, hashes: BackgroundHashes, options: FolderOptions
+) -> dict:
+    """Weights, generation config, processor files, `config.json` (before the verification that loads the folder),
+    the verification and the model card into `folder`; returns the result fields `messages`, `parity` and
+    `input_sha256`."""
+    write_weights(folder, source, write_plan, options.progress)
+    problems = check_written_weights(folder, source.config)
+    if any(problems.values()):
+        raise ConversionError(f"written weights do not match the model: {problems}")
+    config = source.config
+    config.dtype = options.target_dtype or dominant_dtype(write_plan.specs)
+    config.architectures = ["VideoChatForConditionalGeneration"]
+    build_generation_config(source.preset.name).save_pretrained(str(folder))
+    messages = save_processor(folder, source) if options.save_processor_files else ["processor not saved (disabled)"]
+    for message in messages:
+        print(f"note: {message}", file=sys.stderr)
+    # config.json last: a folder without it is never loadable
+    config.save_pretrained(str(folder))
+    parity = None
+    if options.verify:
+        target_dtypes = {spec.name: spec.dtype for spec in write_plan.specs}
+        parity = verify_visual_path(folder, source, write_plan.plan.operations, target_dtypes)
+        print_parity(parity)
+    input_hashes = hashes.join()
+    write_model_card(
+        folder, source, input_hashes, format_parity(parity), options.push_to_hub, options.target_dtype, messages
+    )
+    if parity is not None and not parity["ok"]:
+        raise ConversionError(f"verification failed: {parity['failures']}")
+    return {"messages": messages, "parity": parity, "input_sha256": input_hashes}
 
 
 def print_parity(report: dict) -> None:

@@ -1,5 +1,6 @@
 # Copyright 2026 The videochat authors. Licensed under the Apache License, Version 2.0.
-"""Convert the InternVideo2 foundation-model checkpoints (`videochat convert-internvideo2 SOURCE OUTPUT`).
+"""Convert the InternVideo2 foundation-model checkpoints (`videochat convert SOURCE OUTPUT`, alias
+`videochat convert-internvideo2`).
 
 Sources: the stage-1 classifiers (`1B_ft_k710_ft_k400_f8.pth`, ..., `S14/B14/L14 .../pytorch_model.bin`), the
 stage-1 distillation checkpoints (`*_dist_1B_stage2/pytorch_model.bin`, converted to the feature model) and the
@@ -14,12 +15,11 @@ The model dimensions come from the checkpoint's shapes; what shapes cannot tell 
 GELU flavour) comes from the preset record of the released model.
 """
 
-import argparse
 import json
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,8 +30,8 @@ from ..configuration_internvideo2 import InternVideo2Config, InternVideo2TextCon
 from ..image_processing_internvideo2 import InternVideo2ImageProcessor
 from ..modeling_internvideo2 import InternVideo2ForVideoClassification, InternVideo2Model, InternVideo2VideoTextModel
 from ..processing_internvideo2 import InternVideo2Processor
-from .checkpoint_io import SourceTensors, checkpoint_files, read_safetensors_header
-from .converter import DTYPES, WritePlan, write_weights
+from .checkpoint_io import SourceTensors, read_safetensors_header
+from .converter import WritePlan, resolve_dtype, write_weights
 from .key_maps.internvideo2 import (
     INTERNVIDEO2_CLASSIFIER_KEY_MAP,
     INTERNVIDEO2_FEATURES_KEY_MAP,
@@ -39,13 +39,17 @@ from .key_maps.internvideo2 import (
 )
 from .keymap import KeyMap, UnknownKeysError, convert_shapes
 from .output_safety import prepare_output_folder, publish_folder, staging_folder
-from .sources import ConversionError
+from .presets import GENERIC_INTERNVIDEO2_PRESETS, INTERNVIDEO2_PRESETS, InternVideo2Preset
+from .sources import ConversionError, detect_internvideo2_kind, internvideo2_checkpoint_files
 from .writer import TensorSpec, parse_size, plan_shards, shard_file_names
 
 
 KINDS = ("classifier", "features", "video_text")
 GELU = {"exact": "gelu", "tanh": "gelu_pytorch_tanh"}
-ORIGINAL_CHECKPOINT_NAMES = ("original_checkpoint.pth", "original_checkpoint.bin", "original_checkpoint.safetensors")
+GELU_NOTES = {
+    "tanh": "tanh GELU: the fused CUDA branch (flash_attn FusedMLP) that ran the released numbers",
+    "exact": "exact (erf) GELU: the original's pure-PyTorch branch",
+}
 
 # what the shapes cannot tell, per tower width (the factories hard-code them)
 TOWER_HEADS = {384: 6, 768: 12, 1024: 16, 1408: 16}
@@ -68,147 +72,18 @@ def factory_fields(factory: str | None) -> dict:
     return {"num_attention_heads": FACTORY_HEADS[factory], "pooling_num_attention_heads": 16, "image_size": 224}
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# One record per released model
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InternVideo2Preset:
-    """
-    A released InternVideo2 foundation checkpoint.
-
-    Attributes:
-        name: preset name (`--preset`).
-        original: the released file.
-        kind: `"classifier"` (stage-1 fine-tune), `"features"` (stage-1 distillation checkpoint: tower + pooling,
-            no classifier) or `"video_text"` (stage 2).
-        factory: the original factory (documents the hard-coded dimensions).
-        gelu: `"tanh"` or `"exact"`, the GELU of the code path the released numbers come from.
-        eval_protocol: image processor settings reproducing the original evaluation (or demo) preprocessing.
-        notes: caveats shown by the converter.
-    """
-
-    name: str
-    original: str
-    kind: str
-    factory: str
-    gelu: str
-    eval_protocol: dict
-    notes: tuple[str, ...] = field(default=())
-
-
-KINETICS_SINGLE_VIEW = {
-    "frame_sampling": "kinetics",
-    "num_temporal_clips": 1,
-    "num_spatial_crops": 1,
-    "resize_mode": "shortest_edge_bilinear",
-}
-STAGE2_DEMO = {"frame_sampling": "stride", "resize_mode": "squash_bilinear", "normalize_in_float64": True}
-GELU_NOTES = {
-    "tanh": "tanh GELU: the fused CUDA branch (flash_attn FusedMLP) that ran the released numbers",
-    "exact": "exact (erf) GELU: the original's pure-PyTorch branch",
-}
-SSV2_NOTE = (
-    "the original SSv1/SSv2 evaluation reads raw frames with its own sampling (datasets/ssv2.py), which the "
-    "processor does not reproduce; the Kinetics rule is configured instead"
-)
-
-
-def _stage1(size: str, factory: str, original: str, dataset: str) -> InternVideo2Preset:
-    notes = (SSV2_NOTE,) if dataset.startswith("ss") else ()
-    name = f"internvideo2-stage1-{size.lower()}-{dataset}"
-    return InternVideo2Preset(name, original, "classifier", factory, "tanh", KINETICS_SINGLE_VIEW, notes)
-
-
-_1B = "internvideo2_1B_patch14_224"
-_1B_REPO = "OpenGVLab/InternVideo2-Stage1-1B-224p"
-_DISTILLED = "OpenGVLab/InternVideo2_distillation_models/stage1"
-PRESETS: dict[str, InternVideo2Preset] = {
-    preset.name: preset
-    for preset in (
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-K400/1B_ft_k710_ft_k400_f8.pth", "k400-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f16-K400/1B_ft_k710_ft_k400_f16.pth", "k400-f16"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-K600/1B_ft_k710_ft_k600_f8.pth", "k600-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f16-K600/1B_ft_k710_ft_k600_f16.pth", "k600-f16"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-K700/1B_ft_k710_ft_k700_f8.pth", "k700-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f16-K700/1B_ft_k710_ft_k700_f16.pth", "k700-f16"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-K710/1B_ft_k710_f8.pth", "k710-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-MiT/1B_ft_k710_ft_k400_ft_mit_f8.pth", "mit-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-SSv2/1B_ft_ssv2_f8.pth", "ssv2-f8"),
-        _stage1("1B", _1B, f"{_1B_REPO}-f8-SSv1/1B_ft_ssv1_f8.pth", "ssv1-f8"),
-        *(
-            _stage1(
-                size,
-                f"internvideo2_{factory}_patch14_224",
-                f"{_DISTILLED}/{size}/{size}_ft_k710_ft_k400_f8/pytorch_model.bin",
-                "k400-f8",
-            )
-            for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
-        ),
-        *(
-            InternVideo2Preset(
-                f"internvideo2-stage1-{size.lower()}-distilled",
-                f"{_DISTILLED}/{size}/{size}_dist_1B_stage2/pytorch_model.bin",
-                "features",
-                f"distill_internvideo2_{factory}_patch14_224",
-                "tanh",
-                KINETICS_SINGLE_VIEW,
-                ("a distillation checkpoint: features only, it has no classifier",),
-            )
-            for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
-        ),
-        InternVideo2Preset(
-            "internvideo2-stage2-1b-f4",
-            "OpenGVLab/InternVideo2-Stage2_1B-224p-f4/InternVideo2-stage2_1b-224p-f4.pt",
-            "video_text",
-            "pretrain_internvideo2_1b_patch14_224 + bert-large-uncased (fusion_layer 19)",
-            "exact",
-            STAGE2_DEMO,
-            (
-                "exact GELU as the stage-2 demo; its evaluation config ran the fused branch (--gelu tanh)",
-                "preprocessing: the demo's (frames from index 0 with stride, cv2 bilinear squash, float64 "
-                "normalisation)",
-            ),
-        ),
-    )
-}
-
-GENERIC_PRESETS = {
-    "classifier": "internvideo2-stage1-1b-k400-f8",
-    "features": "internvideo2-stage1-l14-distilled",
-    "video_text": "internvideo2-stage2-1b-f4",
-}
-
-
-def preset_names() -> list[str]:
-    return sorted(PRESETS)
-
-
-def get_preset(name: str) -> InternVideo2Preset:
-    if name not in PRESETS:
-        raise ConversionError(f"unknown InternVideo2 preset {name!r}; choose one of {preset_names()}")
-    return PRESETS[name]
+def preset_record(name: str | None, kind: str) -> InternVideo2Preset:
+    """The record `--preset name` names, or without a name the generic record of the detected `kind`."""
+    if not name:
+        return INTERNVIDEO2_PRESETS[GENERIC_INTERNVIDEO2_PRESETS[kind]]
+    if name not in INTERNVIDEO2_PRESETS:
+        raise ConversionError(f"unknown InternVideo2 preset {name!r}; choose one of {sorted(INTERNVIDEO2_PRESETS)}")
+    return INTERNVIDEO2_PRESETS[name]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# What a source is, and the config its shapes describe
+# The config a source's shapes describe, and the config its shapes describe
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def detect_kind(keys) -> str:
-    """`"video_text"` (stage 2), `"classifier"` (stage-1 fine-tune) or `"features"` (stage-1 distillation)."""
-    keys = set(keys)
-    if any(key.startswith("vision_encoder.") for key in keys) and any(key.startswith("text_encoder.") for key in keys):
-        return "video_text"
-    if "head.weight" in keys and "clip_projector.cross_attn.proj.weight" in keys:
-        return "classifier"
-    if "clip_projector.cross_attn.proj.weight" in keys and "cls_token" in keys:
-        return "features"
-    raise ConversionError(
-        "not an InternVideo2 foundation checkpoint (expected stage-1 keys `blocks.N.*`, `clip_projector.*` or stage-2 "
-        f"keys `vision_encoder.*` + `text_encoder.*`); first keys: {sorted(keys)[:8]}"
-    )
 
 
 def _max_index(shapes: dict, pattern: str) -> int:
@@ -363,8 +238,8 @@ def check_manifest(shapes: dict[str, tuple[int, ...]], preset: str | None = None
     """Full-size check of a key/shape manifest of an original checkpoint, on the meta device: counts of unknown,
     missing, unexpected and shape-mismatched keys, and our parameter count against the original's minus what is
     dropped by name."""
-    kind = detect_kind(shapes)
-    record = get_preset(preset) if preset else PRESETS[GENERIC_PRESETS[kind]]
+    kind = detect_internvideo2_kind(shapes)
+    record = preset_record(preset, kind)
     key_map = KEY_MAPS[kind]
     try:
         plan = key_map.plan(shapes)
@@ -469,24 +344,15 @@ class InternVideo2Source:
     lora_scaling: None = None
 
 
-def source_files(source: str | Path) -> list[Path]:
-    source = Path(source)
-    if source.is_dir():
-        for name in ORIGINAL_CHECKPOINT_NAMES:
-            if (source / name).is_file():
-                return [source / name]
-    return checkpoint_files(source)
-
-
 def open_internvideo2_source(
     source, preset: str | None = None, gelu: str | None = None, labels=None, config_overrides: dict | None = None
 ) -> InternVideo2Source:
     """Open `source` lazily, tell what it is and build our config (nothing is written)."""
-    files = source_files(source)
+    files = internvideo2_checkpoint_files(source)
     checkpoint = SourceTensors(files)
     shapes = {key: tuple(checkpoint.shape(key)) for key in checkpoint}
-    kind = detect_kind(shapes)
-    record = get_preset(preset) if preset else PRESETS[GENERIC_PRESETS[kind]]
+    kind = detect_internvideo2_kind(shapes)
+    record = preset_record(preset, kind)
     if record.kind != kind:
         raise ConversionError(f"{source} is a {kind} checkpoint but preset {record.name!r} is a {record.kind} model")
     if gelu is not None and gelu not in GELU:
@@ -564,32 +430,14 @@ def convert_internvideo2(
     output, recovered = prepare_output_folder(output, [source, labels, vocab], overwrite)
     for note in recovered:
         print(f"note: {note}", file=sys.stderr)
-    target_dtype = None
-    if dtype is not None:
-        target_dtype = dtype if isinstance(dtype, torch.dtype) else DTYPES.get(str(dtype).removeprefix("torch."))
-        if target_dtype is None:
-            raise ConversionError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    target_dtype = resolve_dtype(dtype)
     opened = open_internvideo2_source(source, preset, gelu, labels, config_overrides)
     write_plan = plan_writes(opened, target_dtype, parse_size(max_shard_size))
 
     prepare_output_folder(output, [source, labels, vocab, *opened.files], overwrite)
     staging = staging_folder(output)
     try:
-        write_weights(staging, opened, write_plan, progress)
-        problems = compare_shapes(
-            _written_shapes(staging, write_plan.shard_names), model_shapes(opened.kind, opened.config)
-        )
-        if any(problems.values()):
-            raise ConversionError(f"written weights do not match the model: {problems}")
-        messages = [
-            f"block MLP activation: {GELU_NOTES[opened.gelu]} (--gelu to change)",
-            *opened.preset.notes,
-            *save_processor_files(staging, opened.preset, opened.config, vocab),
-        ]
-        config = opened.config
-        config.dtype = target_dtype or _dominant_dtype(write_plan.specs)
-        config.architectures = [MODEL_CLASSES[opened.kind].__name__]
-        config.save_pretrained(str(staging))  # last: a folder without config.json is never loadable
+        messages = write_folder(staging, opened, write_plan, target_dtype, vocab, progress)
         publish_folder(staging, output, "convert-internvideo2")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -605,6 +453,34 @@ def convert_internvideo2(
     )
 
 
+def write_folder(
+    folder: Path,
+    opened: InternVideo2Source,
+    write_plan: WritePlan,
+    target_dtype: torch.dtype | None,
+    vocab=None,
+    progress: bool = True,
+) -> list[str]:
+    """Weights, processor files and `config.json` (last: a folder without it is never loadable) into `folder`;
+    returns the notes for the user."""
+    write_weights(folder, opened, write_plan, progress)
+    problems = compare_shapes(
+        _written_shapes(folder, write_plan.shard_names), model_shapes(opened.kind, opened.config)
+    )
+    if any(problems.values()):
+        raise ConversionError(f"written weights do not match the model: {problems}")
+    messages = [
+        f"block MLP activation: {GELU_NOTES[opened.gelu]} (--gelu to change)",
+        *opened.preset.notes,
+        *save_processor_files(folder, opened.preset, opened.config, vocab),
+    ]
+    config = opened.config
+    config.dtype = target_dtype or _dominant_dtype(write_plan.specs)
+    config.architectures = [MODEL_CLASSES[opened.kind].__name__]
+    config.save_pretrained(str(folder))
+    return messages
+
+
 def _dominant_dtype(specs: list[TensorSpec]) -> torch.dtype:
     sizes: dict[torch.dtype, int] = {}
     for spec in specs:
@@ -613,63 +489,14 @@ def _dominant_dtype(specs: list[TensorSpec]) -> torch.dtype:
     return max(sizes, key=sizes.get) if sizes else torch.float32
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="videochat convert-internvideo2", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="original checkpoint (.pth/.pt/.bin/.safetensors) or a folder holding one")
-    parser.add_argument("output", help="folder to create (written under a temporary name, renamed at the end)")
-    parser.add_argument(
-        "--preset", choices=preset_names(), help="released model (default: generic record of the kind)"
-    )
-    parser.add_argument("--dtype", choices=sorted(DTYPES), help="cast floating tensors (default: keep source dtypes)")
-    parser.add_argument("--labels", help="classifier label names: one per line, or a JSON list / object")
-    parser.add_argument("--vocab", help="stage 2: bert-large-uncased vocab.txt (writes the text tokenizer)")
-    parser.add_argument("--gelu", choices=sorted(GELU), help="block MLP GELU (default: the preset's)")
-    parser.add_argument("--max-shard-size", default="5GB", help="shard size (default 5GB)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUTPUT if an earlier videochat run wrote it (nothing else)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    # failures propagate: the `videochat` dispatcher reports them (one line, exit status 2)
-    result = convert_internvideo2(
-        args.source,
-        args.output,
-        preset=args.preset,
-        dtype=args.dtype,
-        labels=args.labels,
-        vocab=args.vocab,
-        gelu=args.gelu,
-        max_shard_size=args.max_shard_size,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    for message in result.messages:
-        print(f"note: {message}", file=sys.stderr)
-    print(
-        f"wrote {result.output} ({result.preset}, {result.kind}): {result.num_tensors} tensors, "
-        f"{result.total_bytes / 1e9:.3f} GB; {len(result.dropped)} source key(s) dropped by name"
-    )
-    return 0
-
-
 __all__ = [
-    "GENERIC_PRESETS",
-    "InternVideo2Preset",
-    "PRESETS",
+    "GELU",
     "build_config",
     "build_text_tokenizer",
     "check_manifest",
     "convert_internvideo2",
-    "detect_kind",
     "factory_fields",
-    "get_preset",
-    "main",
     "open_internvideo2_source",
-    "preset_names",
+    "preset_record",
     "read_labels",
 ]

@@ -7,6 +7,10 @@ template, the tokenizer settings, the generation defaults and the original check
 nothing of presets: `videochat convert` writes a record's settings into the converted folder, and the folder is the
 preset from then on. A new family member is a record here, a key map in `key_maps/` and a template in
 `chat_templates/`.
+
+The InternVideo2 foundation models (stage-1 classifiers and distillation checkpoints, the stage-2 video-text model)
+are `InternVideo2Preset` records in `INTERNVIDEO2_PRESETS`: what their checkpoints' shapes cannot tell (GELU flavour,
+evaluation preprocessing). `ALL_PRESETS` / `all_preset_names()` list both kinds, the names `--preset` takes.
 """
 
 from copy import deepcopy
@@ -501,6 +505,119 @@ PRESETS: dict[str, Preset] = {
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# InternVideo2 foundation models (`videochat convert`, alias `videochat convert-internvideo2`)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InternVideo2Preset:
+    """
+    A released InternVideo2 foundation checkpoint.
+
+    Attributes:
+        name: preset name (`videochat convert --preset`).
+        original: the released file.
+        kind: `"classifier"` (stage-1 fine-tune), `"features"` (stage-1 distillation checkpoint: tower + pooling,
+            no classifier) or `"video_text"` (stage 2).
+        factory: the original factory (documents the hard-coded dimensions).
+        gelu: `"tanh"` or `"exact"`, the GELU of the code path the released numbers come from.
+        eval_protocol: image processor settings reproducing the original evaluation (or demo) preprocessing.
+        notes: caveats shown by the converter.
+    """
+
+    name: str
+    original: str
+    kind: str
+    factory: str
+    gelu: str
+    eval_protocol: dict
+    notes: tuple[str, ...] = field(default=())
+
+
+KINETICS_SINGLE_VIEW = {
+    "frame_sampling": "kinetics",
+    "num_temporal_clips": 1,
+    "num_spatial_crops": 1,
+    "resize_mode": "shortest_edge_bilinear",
+}
+STAGE2_DEMO = {"frame_sampling": "stride", "resize_mode": "squash_bilinear", "normalize_in_float64": True}
+SSV2_NOTE = (
+    "the original SSv1/SSv2 evaluation reads raw frames with its own sampling (datasets/ssv2.py), which the "
+    "processor does not reproduce; the Kinetics rule is configured instead"
+)
+
+
+def _internvideo2_stage1(size: str, factory: str, original: str, dataset: str) -> InternVideo2Preset:
+    notes = (SSV2_NOTE,) if dataset.startswith("ss") else ()
+    name = f"internvideo2-stage1-{size.lower()}-{dataset}"
+    return InternVideo2Preset(name, original, "classifier", factory, "tanh", KINETICS_SINGLE_VIEW, notes)
+
+
+_1B = "internvideo2_1B_patch14_224"
+_1B_REPO = "OpenGVLab/InternVideo2-Stage1-1B-224p"
+_DISTILLED = "OpenGVLab/InternVideo2_distillation_models/stage1"
+INTERNVIDEO2_PRESETS: dict[str, InternVideo2Preset] = {
+    preset.name: preset
+    for preset in (
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-K400/1B_ft_k710_ft_k400_f8.pth", "k400-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f16-K400/1B_ft_k710_ft_k400_f16.pth", "k400-f16"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-K600/1B_ft_k710_ft_k600_f8.pth", "k600-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f16-K600/1B_ft_k710_ft_k600_f16.pth", "k600-f16"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-K700/1B_ft_k710_ft_k700_f8.pth", "k700-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f16-K700/1B_ft_k710_ft_k700_f16.pth", "k700-f16"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-K710/1B_ft_k710_f8.pth", "k710-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-MiT/1B_ft_k710_ft_k400_ft_mit_f8.pth", "mit-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-SSv2/1B_ft_ssv2_f8.pth", "ssv2-f8"),
+        _internvideo2_stage1("1B", _1B, f"{_1B_REPO}-f8-SSv1/1B_ft_ssv1_f8.pth", "ssv1-f8"),
+        *(
+            _internvideo2_stage1(
+                size,
+                f"internvideo2_{factory}_patch14_224",
+                f"{_DISTILLED}/{size}/{size}_ft_k710_ft_k400_f8/pytorch_model.bin",
+                "k400-f8",
+            )
+            for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
+        ),
+        *(
+            InternVideo2Preset(
+                f"internvideo2-stage1-{size.lower()}-distilled",
+                f"{_DISTILLED}/{size}/{size}_dist_1B_stage2/pytorch_model.bin",
+                "features",
+                f"distill_internvideo2_{factory}_patch14_224",
+                "tanh",
+                KINETICS_SINGLE_VIEW,
+                ("a distillation checkpoint: features only, it has no classifier",),
+            )
+            for size, factory in (("S14", "small"), ("B14", "base"), ("L14", "large"))
+        ),
+        InternVideo2Preset(
+            "internvideo2-stage2-1b-f4",
+            "OpenGVLab/InternVideo2-Stage2_1B-224p-f4/InternVideo2-stage2_1b-224p-f4.pt",
+            "video_text",
+            "pretrain_internvideo2_1b_patch14_224 + bert-large-uncased (fusion_layer 19)",
+            "exact",
+            STAGE2_DEMO,
+            (
+                "exact GELU as the stage-2 demo; its evaluation config ran the fused branch (--gelu tanh)",
+                "preprocessing: the demo's (frames from index 0 with stride, cv2 bilinear squash, float64 "
+                "normalisation)",
+            ),
+        ),
+    )
+}
+
+# the record used when no --preset is given, per detected kind (dimensions come from the shapes)
+GENERIC_INTERNVIDEO2_PRESETS = {
+    "classifier": "internvideo2-stage1-1b-k400-f8",
+    "features": "internvideo2-stage1-l14-distilled",
+    "video_text": "internvideo2-stage2-1b-f4",
+}
+
+# every released model, by the name `videochat convert --preset` takes
+ALL_PRESETS: dict[str, Preset | InternVideo2Preset] = {**PRESETS, **INTERNVIDEO2_PRESETS}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Builders
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -517,6 +634,26 @@ def get_preset(name: str) -> Preset:
 
 def presets_with_layout(layout: str) -> list[Preset]:
     return [preset for preset in PRESETS.values() if preset.layout == layout]
+
+
+def all_preset_names() -> list[str]:
+    """Every released model `videochat convert --preset` knows: the chat models and the InternVideo2 foundation
+    models."""
+    return sorted(ALL_PRESETS)
+
+
+def internvideo2_preset_names() -> list[str]:
+    return sorted(INTERNVIDEO2_PRESETS)
+
+
+def get_internvideo2_preset(name: str) -> InternVideo2Preset:
+    if name not in INTERNVIDEO2_PRESETS:
+        raise ValueError(f"unknown InternVideo2 preset {name!r}; choose one of {internvideo2_preset_names()}")
+    return INTERNVIDEO2_PRESETS[name]
+
+
+def is_internvideo2_preset(name: str | None) -> bool:
+    return name in INTERNVIDEO2_PRESETS
 
 
 def build_config(name: str, **overrides) -> VideoChatConfig:
@@ -562,13 +699,21 @@ def build_generation_config(name: str) -> GenerationConfig:
 
 
 __all__ = [
+    "ALL_PRESETS",
+    "GENERIC_INTERNVIDEO2_PRESETS",
+    "INTERNVIDEO2_PRESETS",
+    "InternVideo2Preset",
     "PRESETS",
     "Preset",
+    "all_preset_names",
     "build_config",
     "build_generation_config",
     "build_image_processor",
     "build_processor",
+    "get_internvideo2_preset",
     "get_preset",
+    "internvideo2_preset_names",
+    "is_internvideo2_preset",
     "load_chat_template",
     "preset_names",
     "presets_with_layout",

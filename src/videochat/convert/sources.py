@@ -7,6 +7,10 @@ the base LLM folder, and for v1 the EVA ViT-g and BLIP-2 files), or a folder lai
 writes: `original_checkpoint.*`, `original_config.json` and optionally `llm/` or `lm_config/`, `llm_tokenizer/`,
 `qformer_tokenizer/`, `eva_vit_g.pth`, `blip2_qformer.pth`.
 
+An InternVideo2 foundation checkpoint (stage-1 classifier or distillation checkpoint, stage-2 video-text model) is a
+`.pth` / `.pt` / `.bin` / `.safetensors` file or a folder holding `original_checkpoint.*`; `detect_source_family`
+tells it from the chat models' sources and `detect_internvideo2_kind` tells its kind, both from key names.
+
 `detect_preset` maps (original config, checkpoint keys, path, LLM config) to a preset record; `open_source` gathers
 the lazily opened tensors, the key map, our config and the LoRA scaling into a `ConversionSource`.
 """
@@ -28,10 +32,16 @@ from .original_config import (
     text_config_from_llm,
     videochat2_config,
 )
-from .presets import Preset, build_config, get_preset, presets_with_layout
+from .presets import Preset, build_config, get_preset, is_internvideo2_preset, presets_with_layout
 
 
 ORIGINAL_CHECKPOINT_NAMES = ("original_checkpoint.safetensors", "original_checkpoint.pth", "original_checkpoint.bin")
+# the InternVideo2 converter has always preferred the pickle when a folder holds both
+INTERNVIDEO2_CHECKPOINT_NAMES = (
+    "original_checkpoint.pth",
+    "original_checkpoint.bin",
+    "original_checkpoint.safetensors",
+)
 ORIGINAL_CONFIG_NAMES = ("original_config.json", "config.json")
 _HD_WORD = r"(?i)(^|[_\-/. (])hd([_\-/. )]|$)"
 
@@ -155,6 +165,64 @@ def detect_preset(source: Path, original_config: dict | None, keys, llm_config: 
         names = ", ".join(p.name for p in candidates) or "none"
         raise ConversionError(f"cannot tell which released model {source} is (candidates: {names}); pass --preset")
     return candidates[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# InternVideo2 foundation models or chat models?
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def internvideo2_kind(keys) -> str | None:
+    """`"video_text"` (stage 2), `"classifier"` (stage-1 fine-tune), `"features"` (stage-1 distillation) or `None`
+    (not an InternVideo2 foundation checkpoint)."""
+    keys = set(keys)
+    if any(key.startswith("vision_encoder.") for key in keys) and any(key.startswith("text_encoder.") for key in keys):
+        return "video_text"
+    if "head.weight" in keys and "clip_projector.cross_attn.proj.weight" in keys:
+        return "classifier"
+    if "clip_projector.cross_attn.proj.weight" in keys and "cls_token" in keys:
+        return "features"
+    return None
+
+
+def detect_internvideo2_kind(keys) -> str:
+    """`internvideo2_kind`, refusing keys that are not an InternVideo2 foundation checkpoint."""
+    keys = set(keys)
+    kind = internvideo2_kind(keys)
+    if kind is None:
+        raise ConversionError(
+            "not an InternVideo2 foundation checkpoint (expected stage-1 keys `blocks.N.*`, `clip_projector.*` or "
+            f"stage-2 keys `vision_encoder.*` + `text_encoder.*`); first keys: {sorted(keys)[:8]}"
+        )
+    return kind
+
+
+def internvideo2_checkpoint_files(source: str | Path) -> list[Path]:
+    """The checkpoint file(s) of an InternVideo2 foundation source: a folder's `original_checkpoint.*`, else the
+    file or the folder's weights."""
+    source = Path(source)
+    if source.is_dir():
+        for name in INTERNVIDEO2_CHECKPOINT_NAMES:
+            if (source / name).is_file():
+                return [source / name]
+    return checkpoint_files(source)
+
+
+def detect_source_family(source: str | Path, preset: str | None = None) -> str:
+    """`"internvideo2"` for an InternVideo2 foundation checkpoint, `"videochat"` for the chat models
+    (InternVideo2-Chat, VideoChat2, VideoChat). A `preset` decides; otherwise a source with a chat model's original
+    config is a chat model, and any other is told by its key names (read lazily: safetensors headers, memory-mapped
+    pickles). A source that cannot be read is left to the chat path, which reports the problem as it always has."""
+    if preset is not None:
+        return "internvideo2" if is_internvideo2_preset(preset) else "videochat"
+    source = Path(source).expanduser()
+    if not source.exists() or original_config_next_to(source)[0] is not None:
+        return "videochat"
+    try:
+        keys = SourceTensors(internvideo2_checkpoint_files(source)).keys()
+    except Exception:  # unreadable (missing files, unsafe or broken pickle, bad header): the chat path reports it
+        return "videochat"
+    return "internvideo2" if internvideo2_kind(keys) is not None else "videochat"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -451,8 +519,12 @@ __all__ = [
     "ConversionError",
     "ConversionSource",
     "check_source_fits_preset",
+    "detect_internvideo2_kind",
     "detect_layout",
     "detect_preset",
+    "detect_source_family",
+    "internvideo2_checkpoint_files",
+    "internvideo2_kind",
     "open_source",
     "read_json",
 ]
