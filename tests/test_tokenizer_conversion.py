@@ -27,8 +27,9 @@ from transformers import AutoTokenizer
 
 import videochat  # noqa: F401  (registers VideoChatTokenizer with AutoTokenizer)
 from videochat.cli import main as videochat_main
+from videochat.cli.convert_tokenizer import main
 from videochat.convert.output_safety import MARKER_NAME
-from videochat.convert.tokenizer import convert_tokenizer, main, resolve_tokenizer_settings
+from videochat.convert.tokenizer import convert_tokenizer, resolve_tokenizer_settings
 from videochat.tokenization_videochat import VideoChatTokenizer
 
 

@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+import av
 import numpy as np
 import torch
 from PIL import Image
@@ -295,8 +296,6 @@ def _tensor_to_numpy(video):
 
 
 def _frame_to_array(frame) -> np.ndarray:
-    from PIL import Image
-
     if isinstance(frame, Image.Image):
         return np.asarray(frame.convert("RGB"))
     frame = _tensor_to_numpy(frame)
@@ -562,7 +561,6 @@ def _decode_groups(
     busy while the last, unevenly sized groups finish) and skips the disposable pictures that are not wanted
     (exact with slice threads).
     """
-    import av
 
     first_pts = int(index.frame_pts[0])
     frame_threads, codec_threads = _codec_threading(workers, len(groups))
@@ -629,7 +627,6 @@ def _decode_sequential(
     path: str, stream_index: int, indices: np.ndarray, apply_rotation: bool = True
 ) -> tuple[dict[int, np.ndarray], int]:
     """Fallback for streams without time stamps or with an inexact index: count frames from the start."""
-    import av
 
     wanted = set(int(i) for i in indices)
     last = int(indices.max())
@@ -648,7 +645,6 @@ def _decode_sequential(
 
 
 def _open_pyav(path: str):
-    import av
 
     try:
         container = av.open(_as_file_url(path))
@@ -758,7 +754,6 @@ def _decode_by_counting(
 def _load_with_pyav(
     path: str, sample_indices: Callable[[VideoMetadata], np.ndarray], num_threads: int, apply_rotation: bool = True
 ):
-    import av
 
     container = _open_pyav(path)
     try:
@@ -794,7 +789,6 @@ def _load_with_pyav(
 
 def _display_rotation(path: str) -> int:
     """Counter-clockwise quarter turns of a file's display matrix (read from its first frame with PyAV)."""
-    import av
 
     try:
         with av.open(_as_file_url(path)) as container:

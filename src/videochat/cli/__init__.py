@@ -8,8 +8,7 @@ command prints a Python traceback unless `VIDEOCHAT_TRACEBACK=1` is set."""
 import sys
 
 from .. import parity
-from ..convert import tokenizer
-from . import chat, convert, demo, embed
+from . import chat, convert, convert_tokenizer, demo, embed
 from .errors import handles_errors
 
 
@@ -17,7 +16,7 @@ COMMANDS = {
     "demo": (demo.main, "build a tiny random model in the original layout, convert it, chat about a generated video"),
     "chat": (chat.main, "chat about a video with a converted checkpoint (streamed answer)"),
     "convert": (convert.main, "convert an original checkpoint to a Hub-ready folder"),
-    "convert-tokenizer": (tokenizer.main, "convert a sentencepiece tokenizer with the original ids"),
+    "convert-tokenizer": (convert_tokenizer.main, "convert a sentencepiece tokenizer with the original ids"),
     "parity": (parity.main, "check a fixture folder against the outputs recorded from the original code"),
     "convert-internvideo2": (convert.internvideo2_main, "alias of `convert` for InternVideo2 foundation checkpoints"),
     "embed": (embed.main, "write video embeddings of an InternVideo2 model for files / folders of videos"),

@@ -5,7 +5,7 @@
                     [--dtype D] [--device D] [--skip-errors]
 
 VIDEO_OR_FOLDER: video files, or folders whose video files (by extension, sorted) are embedded. DIR: a converted
-folder (`videochat convert-internvideo2`): a stage-2 model gives the projected video embedding of the shared
+folder (`videochat convert`): a stage-2 model gives the projected video embedding of the shared
 video-text space (what text-to-video retrieval compares), a stage-1 model its pooled embedding. Frames are sampled
 and preprocessed with the folder's processor settings; clips with several views (temporal clips x crops) get the
 mean of their views' embeddings. Embeddings are L2-normalised unless `--no-normalize`.

@@ -16,7 +16,6 @@ class's defaults, as the original loading did), otherwise from the preset record
     videochat convert-tokenizer SRC_DIR OUTPUT_DIR --preset internvideo2-chat-8b-hd
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .output_safety import prepare_output_folder, publish_folder, staging_folder
-from .presets import get_preset, preset_names
+from .presets import get_preset
 from .sentencepiece import AddedTokenSpec, read_sentencepiece_model, tokenizer_from_sentencepiece
 
 
@@ -204,30 +203,3 @@ def convert_tokenizer(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output_dir
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the `convert-tokenizer` arguments (SRC_DIR, OUTPUT_DIR, --preset) to `parser`."""
-    parser.add_argument(
-        "src_dir", metavar="SRC_DIR", help=f"folder with the LLM's {SENTENCEPIECE_FILE} (+ {CONFIG_FILE})"
-    )
-    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write the converted tokenizer to")
-    parser.add_argument("--preset", required=True, choices=preset_names(), help="which model the tokenizer belongs to")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUTPUT_DIR if a previous videochat run wrote it"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = add_cli_arguments(
-        argparse.ArgumentParser(prog="videochat convert-tokenizer", description=__doc__.split("\n\n")[0])
-    )
-    args = parser.parse_args(argv)
-    path = convert_tokenizer(args.src_dir, args.output_dir, args.preset, overwrite=args.overwrite)
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
