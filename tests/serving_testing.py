@@ -3,6 +3,7 @@
 converted checkpoints whose answers depend on their inputs, generated media, and reference answers from our own
 `generate()` in a separate process (`python tests/serving_testing.py reference ...`)."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -276,7 +277,11 @@ def vllm_server_answers(
         "--limit-mm-per-prompt", json.dumps({"video": 2, "image": 1}),
     ]  # fmt: skip
     with open(log_path, "w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # cwd outside the source tree: `python -m` puts the cwd first on sys.path, where a stale `*.egg-info` would
+        # shadow the installed package's entry points (and with them the vLLM plugin)
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=log_path.parent
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 900
@@ -305,7 +310,8 @@ def vllm_server_answers(
             answers.append({"prompt_ids": reply["prompt_token_ids"], "ids": reply["choices"][0]["token_ids"]})
         return answers
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the server may have exited already
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:

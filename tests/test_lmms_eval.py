@@ -118,7 +118,8 @@ def run_lmms_eval(root: Path, model_dir: str, batch_size: int) -> dict:
         "--tasks", ",".join(TASKS), "--include_path", str(root / "tasks"), "--batch_size", str(batch_size),
         "--output_path", str(output), "--log_samples",
     ]  # fmt: skip
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    # cwd outside the source tree: a stale `*.egg-info` there would shadow the installed entry points
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=root)
     log = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, log
     answers = {}
