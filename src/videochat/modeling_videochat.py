@@ -2,6 +2,7 @@
 """VideoChat family modeling: video encoder -> Q-Former (96 queries) -> projection -> stock causal LM."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -19,6 +20,15 @@ from .strict_loading_videochat import StrictLoadingMixin
 
 
 logger = logging.get_logger(__name__)
+
+
+class _ModalityInputs(NamedTuple):
+    """The inputs of one modality of `VideoChatModel.forward`: pixels, Q-Former rows and the clips of every item."""
+
+    pixel_values: torch.Tensor | None
+    qformer_input_ids: torch.Tensor | None
+    qformer_attention_mask: torch.Tensor | None
+    grid_thw: torch.Tensor | None
 
 
 @dataclass
@@ -370,6 +380,72 @@ class VideoChatModel(VideoChatPreTrainedModel):
         mask = self.get_placeholder_mask(input_ids, inputs_embeds, token_id, features, name)
         return inputs_embeds.masked_scatter(mask, features), features
 
+    def _check_inputs(
+        self, input_ids, inputs_embeds, video: _ModalityInputs, image: _ModalityInputs, mm_encoder_outputs
+    ) -> tuple[bool, bool]:
+        """Exactly one of `input_ids` / `inputs_embeds`, each modality's features from pixels or pre-computed but not
+        both, distinct placeholder ids when both modalities come, grids matching the pixels; returns whether video /
+        image features come."""
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        encoded = mm_encoder_outputs or {}
+        if "video" in encoded and video.pixel_values is not None:
+            raise ValueError("You cannot specify both `pixel_values_videos` and `mm_encoder_outputs` at the same time")
+        if "image" in encoded and image.pixel_values is not None:
+            raise ValueError("You cannot specify both `pixel_values` and `mm_encoder_outputs` at the same time")
+        has_video = video.pixel_values is not None or "video" in encoded
+        has_image = image.pixel_values is not None or "image" in encoded
+        if has_video and has_image and self.config.video_token_id == self.config.image_token_id:
+            raise ValueError(
+                "images and videos in one call need distinct `image_token_id` and `video_token_id` (both are "
+                f"{self.config.video_token_id} in this config)"
+            )
+        _check_grid(video.grid_thw, video.pixel_values, "video")
+        _check_grid(image.grid_thw, image.pixel_values, "image")
+        return has_video, has_image
+
+    def _check_prompt(self, input_ids, inputs_embeds, past_key_values, has_video: bool, has_image: bool) -> None:
+        """The prompt's ids (checked once, on the prompt, not on every decoding step) and its length."""
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if input_ids is not None and past_length == 0:
+            self._check_prompt_ids(input_ids, has_video, has_image)
+        self._warn_past_max_positions(past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1])
+
+    def _embed_inputs(
+        self,
+        input_ids,
+        inputs_embeds,
+        video: _ModalityInputs,
+        image: _ModalityInputs,
+        mm_encoder_outputs,
+        qformer_rows,
+    ) -> tuple:
+        """`(inputs_embeds, video_features, image_features)`: the text embeddings with the visual features (encoded
+        here unless pre-computed in `mm_encoder_outputs`) at the placeholder positions. `qformer_rows` are the
+        `(qformer_input_ids, qformer_attention_mask)` of both modalities in one tensor (videochat 0.1.0)."""
+        mm_encoder_outputs = dict(mm_encoder_outputs or {})
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_text_positions(input_ids)
+        video_rows, image_rows = _split_qformer_rows(*qformer_rows, video.pixel_values, image.pixel_values)
+        if video.qformer_input_ids is not None:
+            video_rows = (video.qformer_input_ids, video.qformer_attention_mask)
+        if image.qformer_input_ids is not None:
+            image_rows = (image.qformer_input_ids, image.qformer_attention_mask)
+        if video.pixel_values is not None and "video" not in mm_encoder_outputs:
+            mm_encoder_outputs["video"] = self.get_video_features(video.pixel_values, *video_rows, return_dict=True)
+        if image.pixel_values is not None and "image" not in mm_encoder_outputs:
+            mm_encoder_outputs["image"] = self.get_image_features(image.pixel_values, *image_rows, return_dict=True)
+        video_features = image_features = None
+        if "video" in mm_encoder_outputs:
+            inputs_embeds, video_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
+            )
+        if "image" in mm_encoder_outputs:
+            inputs_embeds, image_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["image"], self.config.image_token_id, "image"
+            )
+        return inputs_embeds, video_features, image_features
+
     @can_return_tuple
     def forward(
         self,
@@ -405,59 +481,15 @@ class VideoChatModel(VideoChatPreTrainedModel):
             The Q-Former rows of both modalities in one tensor (video clips first, then image clips), as videochat
             0.1.0 took them.
         """
-        if (input_ids is None) ^ (inputs_embeds is not None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        mm_encoder_outputs = dict(mm_encoder_outputs or {})
-        if "video" in mm_encoder_outputs and pixel_values_videos is not None:
-            raise ValueError("You cannot specify both `pixel_values_videos` and `mm_encoder_outputs` at the same time")
-        if "image" in mm_encoder_outputs and pixel_values is not None:
-            raise ValueError("You cannot specify both `pixel_values` and `mm_encoder_outputs` at the same time")
-        has_video = pixel_values_videos is not None or "video" in mm_encoder_outputs
-        has_image = pixel_values is not None or "image" in mm_encoder_outputs
-        if has_video and has_image and self.config.video_token_id == self.config.image_token_id:
-            raise ValueError(
-                "images and videos in one call need distinct `image_token_id` and `video_token_id` (both are "
-                f"{self.config.video_token_id} in this config)"
-            )
-
-        _check_grid(video_grid_thw, pixel_values_videos, "video")
-        _check_grid(image_grid_thw, pixel_values, "image")
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
-        if input_ids is not None and past_length == 0:  # checked once, on the prompt (not on every decoding step)
-            self._check_prompt_ids(input_ids, has_video, has_image)
-        self._warn_past_max_positions(past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1])
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_text_positions(input_ids)
-
-        video_features = image_features = None
-        video_qformer, image_qformer = _split_qformer_rows(
-            qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values
+        video = _ModalityInputs(
+            pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask, video_grid_thw
         )
-        video_qformer = (
-            (video_qformer_input_ids, video_qformer_attention_mask)
-            if video_qformer_input_ids is not None
-            else video_qformer
+        image = _ModalityInputs(pixel_values, image_qformer_input_ids, image_qformer_attention_mask, image_grid_thw)
+        has_video, has_image = self._check_inputs(input_ids, inputs_embeds, video, image, mm_encoder_outputs)
+        self._check_prompt(input_ids, inputs_embeds, past_key_values, has_video, has_image)
+        inputs_embeds, video_features, image_features = self._embed_inputs(
+            input_ids, inputs_embeds, video, image, mm_encoder_outputs, (qformer_input_ids, qformer_attention_mask)
         )
-        image_qformer = (
-            (image_qformer_input_ids, image_qformer_attention_mask)
-            if image_qformer_input_ids is not None
-            else image_qformer
-        )
-        if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
-            mm_encoder_outputs["video"] = self.get_video_features(
-                pixel_values_videos, *video_qformer, return_dict=True
-            )
-        if pixel_values is not None and "image" not in mm_encoder_outputs:
-            mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer, return_dict=True)
-        if "video" in mm_encoder_outputs:
-            inputs_embeds, video_features = self._merge_features(
-                input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
-            )
-        if "image" in mm_encoder_outputs:
-            inputs_embeds, image_features = self._merge_features(
-                input_ids, inputs_embeds, mm_encoder_outputs["image"], self.config.image_token_id, "image"
-            )
-
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -580,6 +612,17 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
             pixel_values, image_qformer_input_ids, image_qformer_attention_mask, **kwargs
         )
 
+    def _logits_and_loss(self, hidden_states, labels, logits_to_keep, **kwargs) -> tuple:
+        """LM head scores of the last `logits_to_keep` positions (all with 0) and, with `labels`, the loss."""
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
+        return logits, loss
+
     @can_return_tuple
     def forward(
         self,
@@ -630,15 +673,7 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
             return_dict=True,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, slice_indices, :])
-
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
-            )
+        logits, loss = self._logits_and_loss(outputs.last_hidden_state, labels, logits_to_keep, **kwargs)
         return VideoChatCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
