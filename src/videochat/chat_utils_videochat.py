@@ -2,6 +2,7 @@
 """Conversations with visual blocks, prepared for `VideoChatProcessor.apply_chat_template`: typed blocks, the system
 message the originals feed to the Q-Former, and the original "time message" of each video."""
 
+from .qformer_instructions_videochat import QFORMER_INSTRUCTION_START
 from .video_utils_videochat import FRAME_SAMPLING_KEYS, format_time_message, load_video_frames
 
 
@@ -82,6 +83,16 @@ class VisualConversation:
             for messages in self.conversations
         ]
         return [text for text, count in zip(texts, counts) for _ in range(count)]
+
+    def give_system_message_to_qformer(self, chat_template: str, processor_kwargs: dict) -> None:
+        """Set `processor_kwargs["qformer_text"]` to the system instructions when the caller gave none and
+        `chat_template` does not carry the system message to the Q-Former itself (a custom template without the
+        `QFORMER_INSTRUCTION_START` block)."""
+        if "qformer_text" in processor_kwargs or QFORMER_INSTRUCTION_START in chat_template:
+            return
+        qformer_text = self.system_instructions()
+        if qformer_text is not None:
+            processor_kwargs["qformer_text"] = qformer_text
 
     def add_time_messages(self, default_num_frames: int, processor_kwargs: dict, kwargs: dict) -> None:
         """Decode every video block up front, store its frames and the original time message in the block, and make

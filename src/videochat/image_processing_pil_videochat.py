@@ -611,6 +611,35 @@ class VideoChatImageProcessor(PilBackend):
         return BatchFeature(data={"pixel_values": torch.cat(pixel_values, dim=0), "image_num_clips": num_clips})
 
 
+class VideoChatVideoProcessorView:
+    """
+    The video side of [`VideoChatProcessor`] as serving engines look for it (`processor.video_processor`): the
+    image processor turns video frames into clips, so this is a read-only view of its video settings. The Q-Former
+    rows of videos are listed among its `model_input_names` so that an engine attributes them to videos.
+
+    (A real `video_processor` attribute would make `ProcessorMixin` load a transformers video processor, which needs
+    torchvision.)
+    """
+
+    model_input_names = ["pixel_values_videos", "video_qformer_input_ids", "video_qformer_attention_mask"]
+    # Frames are sampled when a video is decoded (files) or used as given (decoded frames).
+    do_sample_frames = False
+
+    def __init__(self, image_processor):
+        self._image_processor = image_processor
+
+    @property
+    def num_frames(self) -> int:
+        return int(self._image_processor.num_frames)
+
+    @property
+    def size(self) -> dict:
+        return dict(self._image_processor.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_frames={self.num_frames}, size={self.size})"
+
+
 def flat_images(images) -> list:
     """A flat list of images from one image (path, PIL image, `(H, W[, C])` array), a 4-D batch or nested lists."""
     if images is None:
@@ -694,6 +723,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "VideoChatImageProcessor",
+    "VideoChatVideoProcessorView",
     "center_crop_box",
     "find_closest_hd_grid",
     "flat_images",

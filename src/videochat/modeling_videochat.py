@@ -2,6 +2,7 @@
 """VideoChat family modeling: video encoder -> Q-Former (96 queries) -> projection -> stock causal LM."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -19,6 +20,15 @@ from .strict_loading_videochat import StrictLoadingMixin
 
 
 logger = logging.get_logger(__name__)
+
+
+class _ModalityInputs(NamedTuple):
+    """The inputs of one modality of `VideoChatModel.forward`: pixels, Q-Former rows and the clips of every item."""
+
+    pixel_values: torch.Tensor | None
+    qformer_input_ids: torch.Tensor | None
+    qformer_attention_mask: torch.Tensor | None
+    grid_thw: torch.Tensor | None
 
 
 @dataclass
@@ -143,32 +153,14 @@ class VideoChatModel(VideoChatPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    def _qformer_inputs(self, query_embeds: torch.Tensor, qformer_input_ids, qformer_attention_mask) -> tuple:
-        """Q-Former input rows (queries, then the instruction's embeddings) and their attention mask."""
-        num_clips, num_queries = query_embeds.shape[:2]
-        if qformer_input_ids is None:
-            return query_embeds, None
-        if self.qformer_embeddings is None:
-            raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
-        if qformer_input_ids.shape[0] != num_clips:
-            raise ValueError(
-                f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} "
-                "clips"
-            )
-        if qformer_attention_mask is None:
-            qformer_attention_mask = torch.ones_like(qformer_input_ids)
-        query_mask = torch.ones(
-            num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device
-        )
-        rows = self.qformer_embeddings(input_ids=qformer_input_ids, query_embeds=query_embeds)
-        return rows, torch.cat([query_mask, qformer_attention_mask], dim=1)
-
     def _encode_clips(self, clips: torch.Tensor, qformer_input_ids, qformer_attention_mask, **kwargs):
         """Encoder -> Q-Former -> projection on `(num_clips, channels, frames, H, W)` clips."""
         vision_outputs = self.vision_model(pixel_values=clips, return_dict=True, **kwargs)
         image_embeds = vision_outputs.last_hidden_state
         query_embeds = torch.cat([self.query_tokens, self.extra_query_tokens], dim=1).expand(clips.shape[0], -1, -1)
-        rows, attention_mask = self._qformer_inputs(query_embeds, qformer_input_ids, qformer_attention_mask)
+        rows, attention_mask = _qformer_rows(
+            self.qformer_embeddings, query_embeds, qformer_input_ids, qformer_attention_mask
+        )
         qformer_outputs = self.qformer(
             query_embeds=rows,
             query_length=query_embeds.shape[1],
@@ -185,24 +177,6 @@ class VideoChatModel(VideoChatPreTrainedModel):
             attentions=vision_outputs.attentions,
             vision_outputs=vision_outputs,
             qformer_outputs=qformer_outputs,
-        )
-
-    @staticmethod
-    def _encode_items(get_features, pixel_values, qformer_input_ids, qformer_attention_mask):
-        """
-        Features of items whose Q-Former rows come as one tensor per item (`(item_clips, text_length)`, lengths
-        differing between items, as serving engines batch them): each item is encoded with its own rows, unpadded,
-        exactly as when it is processed alone.
-        """
-        masks = qformer_attention_mask if qformer_attention_mask is not None else [None] * len(qformer_input_ids)
-        clips = torch.split(pixel_values, [len(rows) for rows in qformer_input_ids])
-        outputs = [
-            get_features(item, rows, mask, return_dict=True)
-            for item, rows, mask in zip(clips, qformer_input_ids, masks)
-        ]
-        return VideoChatVisualFeaturesOutput(
-            last_hidden_state=torch.cat([output.last_hidden_state for output in outputs]),
-            pooler_output=torch.cat([output.pooler_output for output in outputs]),
         )
 
     @can_return_tuple
@@ -229,7 +203,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
             [`VideoChatVisualFeaturesOutput`] whose `pooler_output` is `(num_clips, num_queries, text_hidden_size)`.
         """
         if isinstance(video_qformer_input_ids, (list, tuple)):
-            return self._encode_items(
+            return _encode_items(
                 self.get_video_features, pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask
             )
         if not isinstance(pixel_values_videos, torch.Tensor) or pixel_values_videos.ndim != 5:
@@ -266,7 +240,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
             kwargs: `output_hidden_states` / `output_attentions` of the video encoder and the Q-Former.
         """
         if isinstance(image_qformer_input_ids, (list, tuple)):
-            return self._encode_items(
+            return _encode_items(
                 self.get_image_features, pixel_values, image_qformer_input_ids, image_qformer_attention_mask
             )
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
@@ -334,34 +308,6 @@ class VideoChatModel(VideoChatPreTrainedModel):
                 )
         return None
 
-    def _check_prompt_ids(self, input_ids: torch.LongTensor, has_video: bool, has_image: bool) -> None:
-        """Ids outside the vocabulary are errors (transformers would raise an `IndexError` deep in the embedding);
-        placeholders without their media are a warning here (they embed as text, as in transformers' VLMs) and an
-        error in `generate`, where they would give an answer that ignores the video."""
-        if input_ids.is_floating_point():
-            raise ValueError(f"`input_ids` must hold integer token ids, got {input_ids.dtype}")
-        if message := self.missing_media_message(input_ids, has_video, has_image):
-            logger.warning_once(f"{message}; the placeholders are embedded as text.")
-        video_id, image_id = self.config.video_token_id, self.config.image_token_id
-        placeholders = (input_ids == video_id) | (input_ids == image_id)
-        text_ids = input_ids[~placeholders]
-        vocab_size = self.get_input_embeddings().num_embeddings
-        if text_ids.numel() and (int(text_ids.min()) < 0 or int(text_ids.max()) >= vocab_size):
-            bad = sorted({int(i) for i in text_ids[(text_ids < 0) | (text_ids >= vocab_size)].tolist()})[:5]
-            raise ValueError(
-                f"`input_ids` hold id(s) {bad} outside the LLM vocabulary (0 .. {vocab_size - 1}); tokenize with this "
-                "model's own tokenizer / processor"
-            )
-
-    def _warn_past_max_positions(self, length: int) -> None:
-        max_positions = getattr(self.config.text_config, "max_position_embeddings", None)
-        if max_positions and length > max_positions:
-            logger.warning_once(
-                f"The sequence ({length} positions, visual placeholders included) is longer than the LLM's "
-                f"max_position_embeddings ({max_positions}); outputs past that length are unreliable. Use fewer "
-                "frames / HD tiles or a shorter prompt."
-            )
-
     def _merge_features(self, input_ids, inputs_embeds, features_output, token_id: int, name: str):
         features = features_output.pooler_output
         if isinstance(features, (list, tuple)):
@@ -369,6 +315,52 @@ class VideoChatModel(VideoChatPreTrainedModel):
         features = features.to(inputs_embeds.device, inputs_embeds.dtype)
         mask = self.get_placeholder_mask(input_ids, inputs_embeds, token_id, features, name)
         return inputs_embeds.masked_scatter(mask, features), features
+
+    def _check_prompt(self, input_ids, inputs_embeds, past_key_values, has_video: bool, has_image: bool) -> None:
+        """The prompt's ids, checked once, on the prompt (not on every decoding step): ids outside the vocabulary are
+        errors (transformers would raise an `IndexError` deep in the embedding); placeholders without their media are
+        a warning here (they embed as text, as in transformers' VLMs) and an error in `generate`, where they would
+        give an answer that ignores the video. A sequence past the LLM's positions is a warning."""
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if input_ids is not None and past_length == 0:
+            if input_ids.is_floating_point():
+                raise ValueError(f"`input_ids` must hold integer token ids, got {input_ids.dtype}")
+            if message := self.missing_media_message(input_ids, has_video, has_image):
+                logger.warning_once(f"{message}; the placeholders are embedded as text.")
+            _check_text_ids(input_ids, self.config, self.get_input_embeddings().num_embeddings)
+        length = past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        _warn_past_max_positions(self.config.text_config, length)
+
+    def _embed_inputs(
+        self,
+        input_ids,
+        inputs_embeds,
+        video: _ModalityInputs,
+        image: _ModalityInputs,
+        mm_encoder_outputs,
+        qformer_rows,
+    ) -> tuple:
+        """`(inputs_embeds, video_features, image_features)`: the text embeddings with the visual features (encoded
+        here unless pre-computed in `mm_encoder_outputs`) at the placeholder positions. `qformer_rows` are the
+        `(qformer_input_ids, qformer_attention_mask)` of both modalities in one tensor (videochat 0.1.0)."""
+        mm_encoder_outputs = dict(mm_encoder_outputs or {})
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_text_positions(input_ids)
+        video_rows, image_rows = _qformer_rows_per_modality(video, image, qformer_rows)
+        if video.pixel_values is not None and "video" not in mm_encoder_outputs:
+            mm_encoder_outputs["video"] = self.get_video_features(video.pixel_values, *video_rows, return_dict=True)
+        if image.pixel_values is not None and "image" not in mm_encoder_outputs:
+            mm_encoder_outputs["image"] = self.get_image_features(image.pixel_values, *image_rows, return_dict=True)
+        video_features = image_features = None
+        if "video" in mm_encoder_outputs:
+            inputs_embeds, video_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
+            )
+        if "image" in mm_encoder_outputs:
+            inputs_embeds, image_features = self._merge_features(
+                input_ids, inputs_embeds, mm_encoder_outputs["image"], self.config.image_token_id, "image"
+            )
+        return inputs_embeds, video_features, image_features
 
     @can_return_tuple
     def forward(
@@ -405,59 +397,15 @@ class VideoChatModel(VideoChatPreTrainedModel):
             The Q-Former rows of both modalities in one tensor (video clips first, then image clips), as videochat
             0.1.0 took them.
         """
-        if (input_ids is None) ^ (inputs_embeds is not None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        mm_encoder_outputs = dict(mm_encoder_outputs or {})
-        if "video" in mm_encoder_outputs and pixel_values_videos is not None:
-            raise ValueError("You cannot specify both `pixel_values_videos` and `mm_encoder_outputs` at the same time")
-        if "image" in mm_encoder_outputs and pixel_values is not None:
-            raise ValueError("You cannot specify both `pixel_values` and `mm_encoder_outputs` at the same time")
-        has_video = pixel_values_videos is not None or "video" in mm_encoder_outputs
-        has_image = pixel_values is not None or "image" in mm_encoder_outputs
-        if has_video and has_image and self.config.video_token_id == self.config.image_token_id:
-            raise ValueError(
-                "images and videos in one call need distinct `image_token_id` and `video_token_id` (both are "
-                f"{self.config.video_token_id} in this config)"
-            )
-
-        _check_grid(video_grid_thw, pixel_values_videos, "video")
-        _check_grid(image_grid_thw, pixel_values, "image")
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
-        if input_ids is not None and past_length == 0:  # checked once, on the prompt (not on every decoding step)
-            self._check_prompt_ids(input_ids, has_video, has_image)
-        self._warn_past_max_positions(past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1])
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_text_positions(input_ids)
-
-        video_features = image_features = None
-        video_qformer, image_qformer = _split_qformer_rows(
-            qformer_input_ids, qformer_attention_mask, pixel_values_videos, pixel_values
+        video = _ModalityInputs(
+            pixel_values_videos, video_qformer_input_ids, video_qformer_attention_mask, video_grid_thw
         )
-        video_qformer = (
-            (video_qformer_input_ids, video_qformer_attention_mask)
-            if video_qformer_input_ids is not None
-            else video_qformer
+        image = _ModalityInputs(pixel_values, image_qformer_input_ids, image_qformer_attention_mask, image_grid_thw)
+        has_video, has_image = _check_inputs(self.config, input_ids, inputs_embeds, video, image, mm_encoder_outputs)
+        self._check_prompt(input_ids, inputs_embeds, past_key_values, has_video, has_image)
+        inputs_embeds, video_features, image_features = self._embed_inputs(
+            input_ids, inputs_embeds, video, image, mm_encoder_outputs, (qformer_input_ids, qformer_attention_mask)
         )
-        image_qformer = (
-            (image_qformer_input_ids, image_qformer_attention_mask)
-            if image_qformer_input_ids is not None
-            else image_qformer
-        )
-        if pixel_values_videos is not None and "video" not in mm_encoder_outputs:
-            mm_encoder_outputs["video"] = self.get_video_features(
-                pixel_values_videos, *video_qformer, return_dict=True
-            )
-        if pixel_values is not None and "image" not in mm_encoder_outputs:
-            mm_encoder_outputs["image"] = self.get_image_features(pixel_values, *image_qformer, return_dict=True)
-        if "video" in mm_encoder_outputs:
-            inputs_embeds, video_features = self._merge_features(
-                input_ids, inputs_embeds, mm_encoder_outputs["video"], self.config.video_token_id, "video"
-            )
-        if "image" in mm_encoder_outputs:
-            inputs_embeds, image_features = self._merge_features(
-                input_ids, inputs_embeds, mm_encoder_outputs["image"], self.config.image_token_id, "image"
-            )
-
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -474,6 +422,90 @@ class VideoChatModel(VideoChatPreTrainedModel):
             attentions=outputs.attentions,
             image_hidden_states=image_features,
             video_hidden_states=video_features,
+        )
+
+
+def _qformer_rows(qformer_embeddings, query_embeds: torch.Tensor, qformer_input_ids, qformer_attention_mask) -> tuple:
+    """Q-Former input rows (queries, then the instruction's embeddings) and their attention mask."""
+    num_clips, num_queries = query_embeds.shape[:2]
+    if qformer_input_ids is None:
+        return query_embeds, None
+    if qformer_embeddings is None:
+        raise ValueError("this model's Q-Former takes no instruction text; do not pass `qformer_input_ids`")
+    if qformer_input_ids.shape[0] != num_clips:
+        raise ValueError(
+            f"`qformer_input_ids` needs one row per clip: got {qformer_input_ids.shape[0]} rows for {num_clips} clips"
+        )
+    if qformer_attention_mask is None:
+        qformer_attention_mask = torch.ones_like(qformer_input_ids)
+    query_mask = torch.ones(
+        num_clips, num_queries, dtype=qformer_attention_mask.dtype, device=qformer_input_ids.device
+    )
+    rows = qformer_embeddings(input_ids=qformer_input_ids, query_embeds=query_embeds)
+    return rows, torch.cat([query_mask, qformer_attention_mask], dim=1)
+
+
+def _encode_items(get_features, pixel_values, qformer_input_ids, qformer_attention_mask):
+    """
+    Features of items whose Q-Former rows come as one tensor per item (`(item_clips, text_length)`, lengths
+    differing between items, as serving engines batch them): each item is encoded with its own rows, unpadded,
+    exactly as when it is processed alone.
+    """
+    masks = qformer_attention_mask if qformer_attention_mask is not None else [None] * len(qformer_input_ids)
+    clips = torch.split(pixel_values, [len(rows) for rows in qformer_input_ids])
+    outputs = [
+        get_features(item, rows, mask, return_dict=True) for item, rows, mask in zip(clips, qformer_input_ids, masks)
+    ]
+    return VideoChatVisualFeaturesOutput(
+        last_hidden_state=torch.cat([output.last_hidden_state for output in outputs]),
+        pooler_output=torch.cat([output.pooler_output for output in outputs]),
+    )
+
+
+def _check_inputs(
+    config, input_ids, inputs_embeds, video: _ModalityInputs, image: _ModalityInputs, mm_encoder_outputs
+) -> tuple[bool, bool]:
+    """Exactly one of `input_ids` / `inputs_embeds`, each modality's features from pixels or pre-computed but not
+    both, distinct placeholder ids when both modalities come, grids matching the pixels; returns whether video /
+    image features come."""
+    if (input_ids is None) ^ (inputs_embeds is not None):
+        raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+    encoded = mm_encoder_outputs or {}
+    if "video" in encoded and video.pixel_values is not None:
+        raise ValueError("You cannot specify both `pixel_values_videos` and `mm_encoder_outputs` at the same time")
+    if "image" in encoded and image.pixel_values is not None:
+        raise ValueError("You cannot specify both `pixel_values` and `mm_encoder_outputs` at the same time")
+    has_video = video.pixel_values is not None or "video" in encoded
+    has_image = image.pixel_values is not None or "image" in encoded
+    if has_video and has_image and config.video_token_id == config.image_token_id:
+        raise ValueError(
+            "images and videos in one call need distinct `image_token_id` and `video_token_id` (both are "
+            f"{config.video_token_id} in this config)"
+        )
+    _check_grid(video.grid_thw, video.pixel_values, "video")
+    _check_grid(image.grid_thw, image.pixel_values, "image")
+    return has_video, has_image
+
+
+def _check_text_ids(input_ids: torch.LongTensor, config, vocab_size: int) -> None:
+    """Ids other than the placeholders must lie in the LLM vocabulary."""
+    placeholders = (input_ids == config.video_token_id) | (input_ids == config.image_token_id)
+    text_ids = input_ids[~placeholders]
+    if text_ids.numel() and (int(text_ids.min()) < 0 or int(text_ids.max()) >= vocab_size):
+        bad = sorted({int(i) for i in text_ids[(text_ids < 0) | (text_ids >= vocab_size)].tolist()})[:5]
+        raise ValueError(
+            f"`input_ids` hold id(s) {bad} outside the LLM vocabulary (0 .. {vocab_size - 1}); tokenize with this "
+            "model's own tokenizer / processor"
+        )
+
+
+def _warn_past_max_positions(text_config, length: int) -> None:
+    max_positions = getattr(text_config, "max_position_embeddings", None)
+    if max_positions and length > max_positions:
+        logger.warning_once(
+            f"The sequence ({length} positions, visual placeholders included) is longer than the LLM's "
+            f"max_position_embeddings ({max_positions}); outputs past that length are unreliable. Use fewer "
+            "frames / HD tiles or a shorter prompt."
         )
 
 
@@ -498,6 +530,17 @@ def _check_grid(grid_thw: torch.Tensor | None, pixels: torch.Tensor | None, name
             f"`{name}_grid_thw` attributes {num_clips} clips to the {name}s but the pixel values hold "
             f"{pixels.shape[0]} rows"
         )
+
+
+def _qformer_rows_per_modality(video: _ModalityInputs, image: _ModalityInputs, qformer_rows: tuple) -> tuple:
+    """The `(qformer_input_ids, qformer_attention_mask)` of the video and of the image clips: each modality's own,
+    else its part of the rows of both (`qformer_rows`, videochat 0.1.0)."""
+    video_rows, image_rows = _split_qformer_rows(*qformer_rows, video.pixel_values, image.pixel_values)
+    if video.qformer_input_ids is not None:
+        video_rows = (video.qformer_input_ids, video.qformer_attention_mask)
+    if image.qformer_input_ids is not None:
+        image_rows = (image.qformer_input_ids, image.qformer_attention_mask)
+    return video_rows, image_rows
 
 
 def _split_qformer_rows(input_ids, attention_mask, pixel_values_videos, pixel_values):
@@ -580,6 +623,17 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
             pixel_values, image_qformer_input_ids, image_qformer_attention_mask, **kwargs
         )
 
+    def _logits_and_loss(self, hidden_states, labels, logits_to_keep, **kwargs) -> tuple:
+        """LM head scores of the last `logits_to_keep` positions (all with 0) and, with `labels`, the loss."""
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
+        return logits, loss
+
     @can_return_tuple
     def forward(
         self,
@@ -630,15 +684,7 @@ class VideoChatForConditionalGeneration(VideoChatPreTrainedModel, GenerationMixi
             return_dict=True,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, slice_indices, :])
-
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
-            )
+        logits, loss = self._logits_and_loss(outputs.last_hidden_state, labels, logits_to_keep, **kwargs)
         return VideoChatCausalLMOutputWithPast(
             loss=loss,
             logits=logits,

@@ -13,7 +13,6 @@ positions. Tokenizing the joined string instead gives different ids at the seams
 import os
 
 import torch
-from tokenizers import AddedToken
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import ImageInput
 from transformers.processing_utils import (
@@ -28,19 +27,22 @@ from transformers.tokenization_utils_base import TextInput
 from transformers.video_utils import VideoInput
 
 from .chat_utils_videochat import VisualConversation
-from .image_processing_pil_videochat import CLIP_SETTING_KEYS, flat_images, load_image
+from .image_processing_pil_videochat import (
+    CLIP_SETTING_KEYS,
+    VideoChatVideoProcessorView,
+    flat_images,
+    load_image,
+)
 from .qformer_instructions_videochat import (
     QFORMER_INSTRUCTION_END,
-    QFORMER_INSTRUCTION_MODES,
     QFORMER_INSTRUCTION_START,
-    encode_rows,
-    instruction_texts,
-    placeholder_qformer_tokenizer,
+    check_instruction_mode,
     prepare_qformer_tokenizer,
-    prompt_instructions,
-    split_instruction,
+    qformer_inputs,
+    qformer_tokenizer_for_mode,
+    split_prompt_instructions,
 )
-from .segment_tokenization_videochat import SegmentTokenizer
+from .segment_tokenization_videochat import SegmentTokenizer, normalize_prompts, placeholder_token_id
 from .video_utils_videochat import FRAME_SAMPLING_KEYS, flat_videos, load_video_frames, per_video
 
 
@@ -51,6 +53,18 @@ IMAGE_QFORMER_INSTRUCTION = "Observe the image and answer the question."
 # plugin registers one that samples frames as the originals do).
 VIDEO_PROCESSOR_TYPE = "VideoChatVideoProcessor"
 VIDEO_PREPROCESSOR_CONFIG = "video_preprocessor_config.json"
+MODEL_INPUT_NAMES = (
+    "input_ids",
+    "attention_mask",
+    "pixel_values",
+    "pixel_values_videos",
+    "video_grid_thw",
+    "image_grid_thw",
+    "video_qformer_input_ids",
+    "video_qformer_attention_mask",
+    "image_qformer_input_ids",
+    "image_qformer_attention_mask",
+)
 
 
 class VideoChatVideosKwargs(VideosKwargs, total=False):
@@ -101,44 +115,50 @@ class VideoChatProcessorKwargs(ProcessingKwargs, total=False):
     qformer_text: str | list | None
 
 
-def placeholder_token_id(tokenizer, token: str, token_id: int | None = None) -> int:
-    """The id of a visual placeholder: `token_id` when the processor config names one (folders of 0.1.0 used the
-    `<unk>` id 0), else the id of `token` as a special token of the LLM tokenizer, added when missing. An added
-    token can be typed but never produced by other text, and no padding or EOS id can equal it."""
-    if token_id is not None:
-        return int(token_id)
-    if token not in tokenizer.get_vocab():
-        tokenizer.add_tokens([AddedToken(token, normalized=False, special=True)], special_tokens=True)
-    return int(tokenizer.convert_tokens_to_ids(token))
+def _check_placeholder_settings(video_token: str, image_token: str, num_query_tokens: int) -> None:
+    if not video_token or not image_token or video_token == image_token:
+        raise ValueError(
+            f"`video_token` and `image_token` must be distinct non-empty strings, got {video_token!r}, "
+            f"{image_token!r}."
+        )
+    if int(num_query_tokens) < 1:
+        raise ValueError(f"`num_query_tokens` must be a positive integer, got {num_query_tokens}.")
 
 
-class VideoChatVideoProcessorView:
-    """
-    The video side of [`VideoChatProcessor`] as serving engines look for it (`processor.video_processor`): the
-    image processor turns video frames into clips, so this is a read-only view of its video settings. The Q-Former
-    rows of videos are listed among its `model_input_names` so that an engine attributes them to videos.
+def _check_tokenizer_files(folder: str) -> None:
+    """A local folder without its LLM tokenizer file is a clear error (transformers would suggest installing
+    sentencepiece)."""
+    if os.path.isdir(folder) and not any(
+        os.path.isfile(os.path.join(folder, name)) for name in ("tokenizer.json", "tokenizer.model")
+    ):
+        raise FileNotFoundError(
+            f"{folder} has no tokenizer.json: the converted folder is incomplete. Convert it again (`videochat "
+            "convert`), or write the tokenizer with `videochat convert-tokenizer` and copy its files there."
+        )
 
-    (A real `video_processor` attribute would make `ProcessorMixin` load a transformers video processor, which needs
-    torchvision.)
-    """
 
-    model_input_names = ["pixel_values_videos", "video_qformer_input_ids", "video_qformer_attention_mask"]
-    # Frames are sampled when a video is decoded (files) or used as given (decoded frames).
-    do_sample_frames = False
+def _known_kwargs(valid_processor_kwargs, image_processor) -> set[str]:
+    """The keyword arguments a processor call understands: those of some modality, or of the image processor."""
+    annotations = valid_processor_kwargs.__annotations__
+    known = set(annotations) | {"common_kwargs"}
+    for modality in ("text_kwargs", "images_kwargs", "videos_kwargs", "audio_kwargs"):
+        known |= set(annotations[modality].__annotations__)
+    return known | set(getattr(image_processor.valid_kwargs, "__annotations__", {}))
 
-    def __init__(self, image_processor):
-        self._image_processor = image_processor
 
-    @property
-    def num_frames(self) -> int:
-        return int(self._image_processor.num_frames)
-
-    @property
-    def size(self) -> dict:
-        return dict(self._image_processor.size)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(num_frames={self.num_frames}, size={self.size})"
+def _load_videos(videos: list, metadata: list, default_num_frames: int, sampling: dict) -> list[tuple]:
+    """`(frames, metadata)` of every video, decoded and sampled; all videos of a call must have one frame count."""
+    loaded = [
+        load_video_frames(video, meta, default_num_frames=default_num_frames, **sampling)
+        for video, meta in zip(videos, metadata)
+    ]
+    frame_counts = sorted({len(frames) for frames, _ in loaded})
+    if len(frame_counts) > 1:
+        raise ValueError(
+            f"All videos of a call must have the same number of frames, got {frame_counts}; pass "
+            "`num_frames=` (with `do_sample_frames=True` for in-memory videos) to sample them to one count."
+        )
+    return loaded
 
 
 class VideoChatProcessor(ProcessorMixin):
@@ -213,25 +233,9 @@ class VideoChatProcessor(ProcessorMixin):
         padding_side = kwargs.pop("padding_side", None)  # an init argument in 0.1.0; now a text kwarg
         if padding_side is not None and tokenizer is not None:
             tokenizer.padding_side = padding_side
-        if qformer_instruction_mode not in QFORMER_INSTRUCTION_MODES:
-            raise ValueError(
-                f"Unknown qformer_instruction_mode {qformer_instruction_mode!r}; choose one of "
-                f"{QFORMER_INSTRUCTION_MODES}."
-            )
-        if not video_token or not image_token or video_token == image_token:
-            raise ValueError(
-                f"`video_token` and `image_token` must be distinct non-empty strings, got {video_token!r}, "
-                f"{image_token!r}."
-            )
-        if int(num_query_tokens) < 1:
-            raise ValueError(f"`num_query_tokens` must be a positive integer, got {num_query_tokens}.")
-        if qformer_tokenizer is None:
-            if qformer_instruction_mode != "none":
-                raise ValueError(
-                    "A `qformer_tokenizer` is required when the Q-Former takes an instruction "
-                    f"(qformer_instruction_mode={qformer_instruction_mode!r})."
-                )
-            qformer_tokenizer = placeholder_qformer_tokenizer()
+        check_instruction_mode(qformer_instruction_mode)
+        _check_placeholder_settings(video_token, image_token, num_query_tokens)
+        qformer_tokenizer = qformer_tokenizer_for_mode(qformer_tokenizer, qformer_instruction_mode)
         self.num_query_tokens = int(num_query_tokens)
         self.video_token, self.image_token = video_token, image_token
         self.video_qformer_instruction = video_qformer_instruction
@@ -242,7 +246,6 @@ class VideoChatProcessor(ProcessorMixin):
         self.video_clip_separator, self.image_clip_separator = video_clip_separator, image_clip_separator
         self.add_time_message = bool(add_time_message)
         self.qformer_max_length = int(qformer_max_length)
-        prepare_qformer_tokenizer(qformer_tokenizer)
         super().__init__(image_processor, tokenizer, qformer_tokenizer, chat_template=chat_template, **kwargs)
         self.video_token_id = placeholder_token_id(tokenizer, video_token, video_token_id)
         self.image_token_id = placeholder_token_id(tokenizer, image_token, image_token_id)
@@ -258,30 +261,12 @@ class VideoChatProcessor(ProcessorMixin):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """[`ProcessorMixin.from_pretrained`]; a local folder without its LLM tokenizer file is a clear error
         (transformers would suggest installing sentencepiece)."""
-        folder = os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
-        if os.path.isdir(folder) and not any(
-            os.path.isfile(os.path.join(folder, name)) for name in ("tokenizer.json", "tokenizer.model")
-        ):
-            raise FileNotFoundError(
-                f"{folder} has no tokenizer.json: the converted folder is incomplete. Convert it again (`videochat "
-                "convert`), or write the tokenizer with `videochat convert-tokenizer` and copy its files there."
-            )
+        _check_tokenizer_files(os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or ""))
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @property
     def model_input_names(self) -> list[str]:
-        return [
-            "input_ids",
-            "attention_mask",
-            "pixel_values",
-            "pixel_values_videos",
-            "video_grid_thw",
-            "image_grid_thw",
-            "video_qformer_input_ids",
-            "video_qformer_attention_mask",
-            "image_qformer_input_ids",
-            "image_qformer_attention_mask",
-        ]
+        return list(MODEL_INPUT_NAMES)
 
     @property
     def segment_tokenizer(self) -> SegmentTokenizer:
@@ -308,7 +293,9 @@ class VideoChatProcessor(ProcessorMixin):
             if kwargs.pop(name, None) is not None:
                 raise ValueError(f"{type(self).__name__} does not take audio.")
         self._check_kwargs(kwargs)
-        texts, prompt_qformer_text = self._split_instructions(self._normalize_text(text))
+        texts, prompt_qformer_text = split_prompt_instructions(
+            normalize_prompts(text), self.video_token, self.image_token
+        )
         videos, images = flat_videos(videos), flat_images(images)
         self.validate_inputs(images=images or None, text=texts, videos=videos or None)
         output_kwargs = self._merge_kwargs(tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
@@ -342,11 +329,7 @@ class VideoChatProcessor(ProcessorMixin):
 
     def _check_kwargs(self, kwargs: dict) -> None:
         """Reject keyword arguments that no modality understands (transformers would only warn and ignore them)."""
-        annotations = self.valid_processor_kwargs.__annotations__
-        known = set(annotations) | {"common_kwargs"}
-        for modality in ("text_kwargs", "images_kwargs", "videos_kwargs", "audio_kwargs"):
-            known |= set(annotations[modality].__annotations__)
-        known |= set(getattr(self.image_processor.valid_kwargs, "__annotations__", {}))
+        known = _known_kwargs(self.valid_processor_kwargs, self.image_processor)
         unknown = sorted(key for key in kwargs if key not in known)
         if unknown:
             raise ValueError(f"{type(self).__name__} got unknown keyword argument(s) {unknown}.")
@@ -365,49 +348,13 @@ class VideoChatProcessor(ProcessorMixin):
                     f"{name} passed. Found total {in_text} {token} tokens and {passed} {name}."
                 )
 
-    def _split_instructions(self, texts: list[str] | None) -> tuple[list[str] | None, str | list[str] | None]:
-        """The prompts without the Q-Former instruction the chat template put at their start, and that instruction
-        as a `qformer_text` (see `qformer_instructions_videochat.split_instruction`)."""
-        if texts is None:
-            return None, None
-        texts, instructions = zip(*(split_instruction(text) for text in texts))
-        counts = {token: [text.count(token) for text in texts] for token in (self.video_token, self.image_token)}
-        return list(texts), prompt_instructions(list(instructions), counts[self.video_token], counts[self.image_token])
-
-    @staticmethod
-    def _normalize_text(text) -> list[str] | None:
-        if text is None:
-            return None
-        if isinstance(text, str):
-            text = [text]
-        if isinstance(text, (list, tuple)) and len(text) > 0 and all(isinstance(sample, str) for sample in text):
-            for sample in text:
-                try:
-                    sample.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise ValueError(
-                        f"`text` {sample[:40]!r} is not valid Unicode (it holds lone surrogates, e.g. from "
-                        "undecodable bytes); decode the input as UTF-8 first."
-                    ) from None
-            return list(text)
-        raise ValueError("`text` must be a string or a non-empty list of strings.")
-
     # ------------------------------------------------------------------------------------------------ visuals
 
     def _process_videos(self, videos: list, **kwargs):
         """Decode and sample every video, turn its frames into clips, and build each video's placeholder text."""
         metadata = per_video(kwargs.pop("video_metadata", None), len(videos), "video_metadata")
         sampling = {key: kwargs.pop(key, None) for key in FRAME_SAMPLING_KEYS}
-        loaded = [
-            load_video_frames(video, meta, default_num_frames=self.image_processor.num_frames, **sampling)
-            for video, meta in zip(videos, metadata)
-        ]
-        frame_counts = sorted({len(frames) for frames, _ in loaded})
-        if len(frame_counts) > 1:
-            raise ValueError(
-                f"All videos of a call must have the same number of frames, got {frame_counts}; pass "
-                "`num_frames=` (with `do_sample_frames=True` for in-memory videos) to sample them to one count."
-            )
+        loaded = _load_videos(videos, metadata, self.image_processor.num_frames, sampling)
         clip_kwargs = {key: kwargs[key] for key in CLIP_SETTING_KEYS if kwargs.get(key) is not None}
         processed = self.image_processor.preprocess_videos([frames for frames, _ in loaded], **clip_kwargs)
         num_clips = processed.pop("video_num_clips")
@@ -462,11 +409,15 @@ class VideoChatProcessor(ProcessorMixin):
 
     def _qformer_inputs(self, visual_inputs: dict, qformer_text) -> dict:
         """One instruction row per clip, per modality (videos in prompt order, then images)."""
-        items = [("video", int(grid[0])) for grid in visual_inputs.get("video_grid_thw", [])]
-        items += [("image", int(grid[0])) for grid in visual_inputs.get("image_grid_thw", [])]
         defaults = {"video": self.video_qformer_instruction, "image": self.image_qformer_instruction}
-        texts = instruction_texts([kind for kind, _ in items], qformer_text, self.qformer_instruction_mode, defaults)
-        return {} if texts is None else encode_rows(self.qformer_tokenizer, texts, items, self.qformer_max_length)
+        return qformer_inputs(
+            self.qformer_tokenizer,
+            visual_inputs,
+            qformer_text,
+            self.qformer_instruction_mode,
+            defaults,
+            self.qformer_max_length,
+        )
 
     # ------------------------------------------------------------------------------------------------ chat template
 
@@ -490,14 +441,8 @@ class VideoChatProcessor(ProcessorMixin):
         processor_kwargs = dict(kwargs.pop("processor_kwargs", None) or {})
         conversation = VisualConversation(conversation)
         template = self._resolve_chat_template(chat_template)
-        if (
-            self.qformer_instruction_mode != "none"
-            and "qformer_text" not in processor_kwargs
-            and QFORMER_INSTRUCTION_START not in template
-        ):  # a custom template that does not carry the system message to the Q-Former
-            qformer_text = conversation.system_instructions()
-            if qformer_text is not None:
-                processor_kwargs["qformer_text"] = qformer_text
+        if self.qformer_instruction_mode != "none":
+            conversation.give_system_message_to_qformer(template, processor_kwargs)
         if add_time_message:
             conversation.add_time_messages(self.image_processor.num_frames, processor_kwargs, kwargs)
         return super().apply_chat_template(

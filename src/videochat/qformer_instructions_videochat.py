@@ -33,6 +33,25 @@ def placeholder_qformer_tokenizer():
     return BertTokenizer(vocab={"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4})
 
 
+def check_instruction_mode(mode: str) -> None:
+    if mode not in QFORMER_INSTRUCTION_MODES:
+        raise ValueError(f"Unknown qformer_instruction_mode {mode!r}; choose one of {QFORMER_INSTRUCTION_MODES}.")
+
+
+def qformer_tokenizer_for_mode(tokenizer, mode: str):
+    """The Q-Former tokenizer of a processor whose Q-Former reads text in `mode`, configured by
+    `prepare_qformer_tokenizer`; without one, `mode="none"` gets `placeholder_qformer_tokenizer()` and any other mode
+    is an error."""
+    if tokenizer is None:
+        if mode != "none":
+            raise ValueError(
+                f"A `qformer_tokenizer` is required when the Q-Former takes an instruction (qformer_instruction_mode="
+                f"{mode!r})."
+            )
+        tokenizer = placeholder_qformer_tokenizer()
+    return prepare_qformer_tokenizer(tokenizer)
+
+
 def instruction_texts(kinds: list[str], qformer_text, mode: str, defaults: dict) -> list[str] | None:
     """
     The instruction of every visual item (`kinds`: `"video"` / `"image"` per item, videos first): `qformer_text` (one
@@ -104,6 +123,18 @@ def prompt_instructions(
     return per_video + per_image
 
 
+def split_prompt_instructions(
+    texts: list[str] | None, video_token: str, image_token: str
+) -> tuple[list[str] | None, str | list[str] | None]:
+    """The prompts without the Q-Former instruction the chat template put at their start (see `split_instruction`),
+    and those instructions as one `qformer_text` (see `prompt_instructions`)."""
+    if texts is None:
+        return None, None
+    texts, instructions = zip(*(split_instruction(text) for text in texts))
+    counts = {token: [text.count(token) for text in texts] for token in (video_token, image_token)}
+    return list(texts), prompt_instructions(list(instructions), counts[video_token], counts[image_token])
+
+
 def encode_rows(tokenizer, texts: list[str], items: list[tuple[str, int]], max_length: int) -> dict:
     """`{video,image}_qformer_input_ids` / `_attention_mask`: the instruction of every item repeated for each of
     its clips (`items` are `(kind, num_clips)`), left padded per modality."""
@@ -124,13 +155,28 @@ def encode_rows(tokenizer, texts: list[str], items: list[tuple[str, int]], max_l
     return outputs
 
 
+def qformer_inputs(tokenizer, visual_inputs: dict, qformer_text, mode: str, defaults: dict, max_length: int) -> dict:
+    """The Q-Former rows of a processor call: one instruction row per clip, per modality (videos in prompt order,
+    then images, as `visual_inputs["video_grid_thw"]` / `["image_grid_thw"]` count their clips); see
+    `instruction_texts` for `qformer_text`, `mode` and the per-modality `defaults`."""
+    items = [("video", int(grid[0])) for grid in visual_inputs.get("video_grid_thw", [])]
+    items += [("image", int(grid[0])) for grid in visual_inputs.get("image_grid_thw", [])]
+    texts = instruction_texts([kind for kind, _ in items], qformer_text, mode, defaults)
+    return {} if texts is None else encode_rows(tokenizer, texts, items, max_length)
+
+
 __all__ = [
     "QFORMER_INSTRUCTION_END",
     "QFORMER_INSTRUCTION_MODES",
     "QFORMER_INSTRUCTION_START",
+    "check_instruction_mode",
     "encode_rows",
     "instruction_texts",
+    "placeholder_qformer_tokenizer",
     "prepare_qformer_tokenizer",
     "prompt_instructions",
+    "qformer_inputs",
+    "qformer_tokenizer_for_mode",
     "split_instruction",
+    "split_prompt_instructions",
 ]

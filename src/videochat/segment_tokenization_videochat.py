@@ -11,6 +11,8 @@ seams.
 import re
 from collections.abc import Mapping
 
+from tokenizers import AddedToken
+
 
 # Tokenizer options that segment-wise tokenization with placeholder runs cannot honour.
 UNSUPPORTED_TEXT_KWARGS = (
@@ -228,4 +230,35 @@ def padded_length(lengths: list[int], padding, max_length, pad_to_multiple_of) -
     return target
 
 
-__all__ = ["SegmentTokenizer", "padded_length"]
+def placeholder_token_id(tokenizer, token: str, token_id: int | None = None) -> int:
+    """The id of a visual placeholder: `token_id` when the processor config names one (folders of 0.1.0 used the
+    `<unk>` id 0), else the id of `token` as a special token of the LLM tokenizer, added when missing. An added
+    token can be typed but never produced by other text, and no padding or EOS id can equal it."""
+    if token_id is not None:
+        return int(token_id)
+    if token not in tokenizer.get_vocab():
+        tokenizer.add_tokens([AddedToken(token, normalized=False, special=True)], special_tokens=True)
+    return int(tokenizer.convert_tokens_to_ids(token))
+
+
+def normalize_prompts(text) -> list[str] | None:
+    """`text` of a processor call as a list of prompts (`None` stays `None`): a string or a non-empty list of
+    strings, each valid Unicode."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        text = [text]
+    if isinstance(text, (list, tuple)) and len(text) > 0 and all(isinstance(sample, str) for sample in text):
+        for sample in text:
+            try:
+                sample.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"`text` {sample[:40]!r} is not valid Unicode (it holds lone surrogates, e.g. from "
+                    "undecodable bytes); decode the input as UTF-8 first."
+                ) from None
+        return list(text)
+    raise ValueError("`text` must be a string or a non-empty list of strings.")
+
+
+__all__ = ["SegmentTokenizer", "normalize_prompts", "padded_length", "placeholder_token_id"]
