@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 from transformers.image_utils import PILImageResampling
@@ -412,3 +413,12 @@ def test_processor_applies_image_processor_overrides_per_call():
     assert torch.equal(out["pixel_values"], expected[1])
     default = processor(text="<video><image>", videos=[video], images=[image])
     assert torch.equal(default["pixel_values_videos"], _outputs(image_processor)[0])
+
+
+@pytest.mark.parametrize("kwargs", [{"hd_num": "six"}, {"add_global_view": "yes"}, {"hd_padding": 1.5}])
+def test_call_kwargs_of_the_wrong_type_are_rejected(kwargs):
+    """The kwargs TypedDict is checked by transformers' validation (its annotations must be real types, not strings)."""
+    image_processor = VideoChatImageProcessor()
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    with pytest.raises(StrictDataclassFieldValidationError, match=f"field '{next(iter(kwargs))}'"):
+        image_processor(images=image, **kwargs)
