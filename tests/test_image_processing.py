@@ -417,7 +417,7 @@ def test_processor_applies_image_processor_overrides_per_call():
 
 @pytest.mark.parametrize("kwargs", [{"hd_num": "six"}, {"add_global_view": "yes"}, {"hd_padding": 1.5}])
 def test_call_kwargs_of_the_wrong_type_are_rejected(kwargs):
-    """The kwargs TypedDict is checked by transformers' validation (its annotations must be real types, not strings)."""
+    """The kwargs TypedDict is checked by transformers (its annotations must be real types, not strings)."""
     image_processor = VideoChatImageProcessor()
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     with pytest.raises(StrictDataclassFieldValidationError, match=f"field '{next(iter(kwargs))}'"):

@@ -21,7 +21,6 @@ Outputs are `pixel_values` `(num_videos * num_views, frames, 3, S, S)` float32, 
 crops) video-major; `merge_view_logits` averages the views' softmax as the original evaluation does.
 """
 
-
 import os
 from collections.abc import Sequence
 

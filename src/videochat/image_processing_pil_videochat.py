@@ -18,7 +18,6 @@ The tensor functions (`hd_resize_no_padding`, `hd_resize_padding`, `tile_hd_fram
 fixtures' raw frames or model-side tensors can be turned into clips directly.
 """
 
-
 import math
 import os
 from collections.abc import Sequence
