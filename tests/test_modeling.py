@@ -386,3 +386,14 @@ def test_no_split_modules_name_real_blocks(tiny_model):
     names = {type(module).__name__ for module in tiny_model.modules()}
     assert {"InternVLVisionLayer", "Blip2QFormerLayer"} <= names
     assert {"InternVLVisionLayer", "Blip2QFormerLayer"} <= set(tiny_model._no_split_modules)
+
+
+def test_positions_warning_for_long_prompts_but_not_for_flattened_serving_rows(tiny_model, caplog):
+    """A prompt past `max_position_embeddings` (512 here) is warned about; a call with `use_cache=False` and no cache
+    (vLLM runs the model on all its requests' tokens flattened into one row) is not."""
+    embeds = torch.zeros(1, 600, 32)
+    with caplog.at_level("WARNING"), torch.no_grad():
+        tiny_model(inputs_embeds=embeds[:, :599], use_cache=False)
+        assert "max_position_embeddings (512)" not in caplog.text
+        tiny_model(inputs_embeds=embeds)
+    assert "The sequence (600 positions" in caplog.text

@@ -316,11 +316,15 @@ class VideoChatModel(VideoChatPreTrainedModel):
         mask = self.get_placeholder_mask(input_ids, inputs_embeds, token_id, features, name)
         return inputs_embeds.masked_scatter(mask, features), features
 
-    def _check_prompt(self, input_ids, inputs_embeds, past_key_values, has_video: bool, has_image: bool) -> None:
+    def _check_prompt(
+        self, input_ids, inputs_embeds, past_key_values, has_video: bool, has_image: bool, use_cache=None
+    ) -> None:
         """The prompt's ids, checked once, on the prompt (not on every decoding step): ids outside the vocabulary are
         errors (transformers would raise an `IndexError` deep in the embedding); placeholders without their media are
         a warning here (they embed as text, as in transformers' VLMs) and an error in `generate`, where they would
-        give an answer that ignores the video. A sequence past the LLM's positions is a warning."""
+        give an answer that ignores the video. A sequence past the LLM's positions is a warning, except with
+        `use_cache=False` and no cache: serving engines (vLLM) call the model that way on all their requests' tokens
+        flattened into one row, which says nothing about any one sequence's positions."""
         past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
         if input_ids is not None and past_length == 0:
             if input_ids.is_floating_point():
@@ -328,6 +332,8 @@ class VideoChatModel(VideoChatPreTrainedModel):
             if message := self.missing_media_message(input_ids, has_video, has_image):
                 logger.warning_once(f"{message}; the placeholders are embedded as text.")
             _check_text_ids(input_ids, self.config, self.get_input_embeddings().num_embeddings)
+        if use_cache is False and past_key_values is None:
+            return
         length = past_length + (input_ids if input_ids is not None else inputs_embeds).shape[1]
         _warn_past_max_positions(self.config.text_config, length)
 
@@ -402,7 +408,7 @@ class VideoChatModel(VideoChatPreTrainedModel):
         )
         image = _ModalityInputs(pixel_values, image_qformer_input_ids, image_qformer_attention_mask, image_grid_thw)
         has_video, has_image = _check_inputs(self.config, input_ids, inputs_embeds, video, image, mm_encoder_outputs)
-        self._check_prompt(input_ids, inputs_embeds, past_key_values, has_video, has_image)
+        self._check_prompt(input_ids, inputs_embeds, past_key_values, has_video, has_image, use_cache)
         inputs_embeds, video_features, image_features = self._embed_inputs(
             input_ids, inputs_embeds, video, image, mm_encoder_outputs, (qformer_input_ids, qformer_attention_mask)
         )
