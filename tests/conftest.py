@@ -2,10 +2,12 @@
 """Shared test helpers: location of the read-only fixtures and a tiny random VideoChat configuration."""
 
 import importlib.util
+import io
 import os
 from pathlib import Path
 
 import pytest
+import sentencepiece as spm
 import torch
 
 
@@ -114,3 +116,28 @@ def tiny_model():
 
     torch.manual_seed(0)
     return VideoChatForConditionalGeneration(tiny_config()).eval()
+
+
+# The normalizer / trainer options under which LLaMA's, Mistral's and InternLM2's `tokenizer.model` were trained.
+LLAMA_LIKE_SENTENCEPIECE_OPTIONS = {
+    "split_digits": True,
+    "allow_whitespace_only_pieces": True,
+    "remove_extra_whitespaces": False,
+    "normalization_rule_name": "identity",
+}
+
+
+def train_sentencepiece_model(corpus: list[str], vocab_size: int, **options) -> bytes:
+    """A serialized BPE sentencepiece model trained on `corpus`: byte fallback, `<unk>` 0 / `<s>` 1 / `</s>` 2, no pad;
+    `options` add or override trainer options (e.g. `**LLAMA_LIKE_SENTENCEPIECE_OPTIONS`, `add_dummy_prefix`)."""
+    model = io.BytesIO()
+    settings = {"byte_fallback": True, "character_coverage": 1.0, "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1}
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        minloglevel=2,
+        **{**settings, **options},
+    )
+    return model.getvalue()

@@ -20,6 +20,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from conftest import train_sentencepiece_model
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,25 +285,9 @@ def make_videos(folder: Path) -> dict[str, Path]:
 
 
 def train_sentencepiece(folder: Path) -> Path:
-    import sentencepiece as spm
-
     corpus = ["Describe the video in detail.", "What is happening? A person walks to the door.", "###Human: hi"] * 40
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus),
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=400,
-        byte_fallback=True,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    (folder / "tokenizer.model").write_bytes(train_sentencepiece_model(corpus, vocab_size=400))
     return folder
 
 

@@ -9,7 +9,6 @@ without sentencepiece's dummy prefix (InternLM2's has none: `"<|im_start|>user\\
 segment that starts with a newline starts with id 364).
 """
 
-import io
 import json
 import random
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 import torch
+from conftest import LLAMA_LIKE_SENTENCEPIECE_OPTIONS, train_sentencepiece_model
 from safetensors import safe_open
 from safetensors.torch import save_file
 from sentencepiece import sentencepiece_model_pb2
@@ -51,27 +51,11 @@ CORPUS = [
 
 
 def train_internlm2_like_sentencepiece(folder: Path, add_dummy_prefix: bool) -> Path:
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS),
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=500,
-        byte_fallback=True,
-        split_digits=True,
-        allow_whitespace_only_pieces=True,
-        remove_extra_whitespaces=False,
-        normalization_rule_name="identity",
-        add_dummy_prefix=add_dummy_prefix,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
+    model = train_sentencepiece_model(
+        CORPUS, vocab_size=500, add_dummy_prefix=add_dummy_prefix, **LLAMA_LIKE_SENTENCEPIECE_OPTIONS
     )
     proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(model.getvalue())
+    proto.ParseFromString(model)
     for index in range(141, 147):  # InternLM2: the last six pieces, renamed to the chat tokens by the config
         piece = proto.pieces.add()
         piece.piece, piece.score, piece.type = f"[UNUSED_TOKEN_{index}]", 0.0, piece.USER_DEFINED

@@ -11,7 +11,6 @@ Three kinds of checks:
 The reference itself is checked against the recorded original ids first.
 """
 
-import io
 import json
 import os
 import random
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import sentencepiece as spm
+from conftest import LLAMA_LIKE_SENTENCEPIECE_OPTIONS, train_sentencepiece_model
 from sentencepiece import sentencepiece_model_pb2
 from transformers import AutoTokenizer
 
@@ -327,27 +327,11 @@ CORPUS = [
 
 def train_small_sentencepiece(path: Path, vocab_size: int = 600) -> Path:
     """A BPE model with the LLaMA / Mistral normalizer and trainer settings, trained on a small corpus."""
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS),
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=vocab_size,
-        byte_fallback=True,
-        split_digits=True,
-        allow_whitespace_only_pieces=True,
-        remove_extra_whitespaces=False,
-        normalization_rule_name="identity",
-        add_dummy_prefix=True,
-        character_coverage=1.0,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
+    model = train_sentencepiece_model(
+        CORPUS, vocab_size=vocab_size, add_dummy_prefix=True, **LLAMA_LIKE_SENTENCEPIECE_OPTIONS
     )
     path.mkdir(parents=True, exist_ok=True)
-    (path / "tokenizer.model").write_bytes(model.getvalue())
+    (path / "tokenizer.model").write_bytes(model)
     return path / "tokenizer.model"
 
 
