@@ -412,18 +412,11 @@ class VideoChatImageProcessor(PilBackend):
         self._check_settings()
 
     def _check_settings(self) -> None:
-        if self.hd_mode not in HD_MODES:
-            raise ValueError(f"Unknown hd_mode {self.hd_mode!r}; choose one of {HD_MODES}.")
-        if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"Unknown resize_mode {self.resize_mode!r}; choose one of {RESIZE_MODES}.")
+        _check_tiling(self.hd_mode, self.resize_mode, self.hd_num, self.fix_ratio)
         if self.image_resize_mode not in IMAGE_RESIZE_MODES:
             raise ValueError(
                 f"Unknown image_resize_mode {self.image_resize_mode!r}; choose one of {IMAGE_RESIZE_MODES}."
             )
-        if not isinstance(self.hd_num, int) or self.hd_num < 1:
-            raise ValueError(f"`hd_num` must be a positive integer, got {self.hd_num!r}.")
-        if self.fix_ratio is not None and (len(self.fix_ratio) != 2 or min(self.fix_ratio) < 1):
-            raise ValueError(f"`fix_ratio` must be a (cols, rows) pair of positive integers, got {self.fix_ratio!r}.")
 
     @property
     def image_size(self) -> int:
@@ -491,11 +484,7 @@ class VideoChatImageProcessor(PilBackend):
         `crop_size`), `resample`.
         """
         settings = {name: kwargs.pop(name, getattr(self, name)) for name in CLIP_SETTING_KEYS}
-        if settings["hd_mode"] not in HD_MODES:
-            raise ValueError(f"Unknown hd_mode {settings['hd_mode']!r}; choose one of {HD_MODES}.")
-        if settings["resize_mode"] not in RESIZE_MODES:
-            raise ValueError(f"Unknown resize_mode {settings['resize_mode']!r}; choose one of {RESIZE_MODES}.")
-        _check_hd_grid(settings["hd_num"], settings["fix_ratio"])
+        _check_tiling(settings["hd_mode"], settings["resize_mode"], settings["hd_num"], settings["fix_ratio"])
         if not settings["do_convert_rgb"]:
             raise ValueError("The models take RGB frames: `do_convert_rgb=False` is not supported.")
         hd = settings["hd_mode"] != "none"
@@ -679,7 +668,12 @@ def load_image(image):
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
-def _check_hd_grid(hd_num, fix_ratio) -> None:
+def _check_tiling(hd_mode, resize_mode, hd_num, fix_ratio) -> None:
+    """The clip-cutting settings, at construction and per call alike."""
+    if hd_mode not in HD_MODES:
+        raise ValueError(f"Unknown hd_mode {hd_mode!r}; choose one of {HD_MODES}.")
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(f"Unknown resize_mode {resize_mode!r}; choose one of {RESIZE_MODES}.")
     if isinstance(hd_num, bool) or not isinstance(hd_num, (int, np.integer)) or hd_num < 1:
         raise ValueError(f"`hd_num` must be a positive integer, got {hd_num!r}.")
     if fix_ratio is not None and (
