@@ -153,38 +153,10 @@ def test_embed_reports_an_undecodable_video_or_skips_it(converted, tmp_path, cap
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     good = write_clip(tmp_path / "good.mp4")
-    assert (
-        main(
-            [
-                "embed",
-                str(bad),
-                str(good),
-                "--model",
-                str(converted["stage2"]),
-                "--output",
-                str(tmp_path / "e.npy"),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    argv = ["embed", str(bad), str(good), "--model", str(converted["stage2"]), "--output", str(tmp_path / "e.npy")]
+    assert main([*argv, "--no-progress"]) == 2
     assert "cannot embed" in capsys.readouterr().err and not (tmp_path / "e.npy").exists()
-    assert (
-        main(
-            [
-                "embed",
-                str(bad),
-                str(good),
-                "--model",
-                str(converted["stage2"]),
-                "--output",
-                str(tmp_path / "e.npy"),
-                "--no-progress",
-                "--skip-errors",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--no-progress", "--skip-errors"]) == 0
     assert "skipped" in capsys.readouterr().err and np.load(tmp_path / "e.npy").shape == (1, 32)
 
 
